@@ -1,0 +1,128 @@
+"""One typed settings object, built once from environment variables and CLI flags.
+
+No other module reads the environment: stages receive a :class:`Settings` (or the plain values
+they need) from the caller, so tests can build one with ``Settings(...)`` and temporary paths.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from clickstream.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The repository root: defaults for data, reports and the dbt project hang off it."""
+
+SCHEMAS = ("raw", "staging", "intermediate", "snapshots", "marts")
+"""PostgreSQL schemas the warehouse owns, in dependency order."""
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def validate_identifier(value: str, what: str = "identifier") -> str:
+    """Return ``value`` if it is a safe, lower-case SQL identifier, else raise ConfigError.
+
+    Identifiers from config are interpolated into DDL, so they are validated here (and quoted
+    where used) instead of trusting the environment.
+    """
+    if not _IDENTIFIER.match(value):
+        raise ConfigError(
+            f"Invalid {what} {value!r}: use lower-case letters, digits and underscores, "
+            "starting with a letter or underscore (max 63 characters)."
+        )
+    return value
+
+
+def parse_date(value: str | dt.date, what: str = "date") -> dt.date:
+    """Parse ``YYYY-MM-DD`` into a date, with a clear error for anything else."""
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except (ValueError, AttributeError):
+        raise ConfigError(f"Invalid {what} {value!r}: expected YYYY-MM-DD, e.g. 2024-03-01.") from None
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number.") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know, with defaults that work on a laptop.
+
+    ``pg_dsn`` of ``None`` means "use the embedded PostgreSQL under ``warehouse_dir``".
+    """
+
+    pg_dsn: str | None = None
+    landing_dir: Path = PROJECT_ROOT / "data" / "landing"
+    lake_dir: Path = PROJECT_ROOT / "data" / "lake"
+    reports_dir: Path = PROJECT_ROOT / "reports"
+    warehouse_dir: Path = PROJECT_ROOT / ".warehouse"
+    dbt_project_dir: Path = PROJECT_ROOT / "dbt_project"
+    analyses_dir: Path = PROJECT_ROOT / "analyses"
+    spark_master: str = "local[2]"
+    spark_shuffle_partitions: int = 4
+    lateness_days: int = 3
+    session_gap_minutes: int = 30
+    dbt_target: str = "dev"
+    dbt_threads: int = 4
+    debug: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.lateness_days < 0:
+            raise ConfigError(f"lateness_days must be >= 0, got {self.lateness_days}.")
+        if self.session_gap_minutes <= 0:
+            raise ConfigError(
+                f"session_gap_minutes must be > 0, got {self.session_gap_minutes}."
+            )
+        if self.spark_shuffle_partitions <= 0:
+            raise ConfigError("spark_shuffle_partitions must be > 0.")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``CLICKSTREAM_*`` variables, then apply non-None overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        if env.get("CLICKSTREAM_PG_DSN"):
+            values["pg_dsn"] = env["CLICKSTREAM_PG_DSN"]
+        for key, name in (
+            ("landing_dir", "CLICKSTREAM_LANDING_DIR"),
+            ("lake_dir", "CLICKSTREAM_LAKE_DIR"),
+            ("reports_dir", "CLICKSTREAM_REPORTS_DIR"),
+            ("warehouse_dir", "CLICKSTREAM_WAREHOUSE_DIR"),
+        ):
+            if env.get(name):
+                values[key] = Path(env[name]).expanduser().resolve()
+        if env.get("CLICKSTREAM_SPARK_MASTER"):
+            values["spark_master"] = env["CLICKSTREAM_SPARK_MASTER"]
+        values["lateness_days"] = _env_int(env, "CLICKSTREAM_LATENESS_DAYS", 3)
+        values["spark_shuffle_partitions"] = _env_int(env, "CLICKSTREAM_SHUFFLE_PARTITIONS", 4)
+        values["dbt_threads"] = _env_int(env, "CLICKSTREAM_DBT_THREADS", 4)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        """Return a copy with some fields changed (settings are immutable)."""
+        return replace(self, **changes)
+
+    @property
+    def events_landing_dir(self) -> Path:
+        return self.landing_dir / "events"
+
+    def landing_events_day(self, day: dt.date) -> Path:
+        """Folder of one arrival day's event files."""
+        return self.events_landing_dir / f"event_date={day.isoformat()}"

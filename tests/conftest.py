@@ -1,0 +1,90 @@
+"""Shared fixtures: one SparkSession, a fresh database on the real server, temp settings.
+
+The real PostgreSQL (127.0.0.1:5432, trust auth) is used unless ``CLICKSTREAM_TEST_PG_DSN`` points
+elsewhere; each test session gets its own database, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import pytest
+
+from clickstream.config import Settings
+
+ADMIN_DSN = os.environ.get(
+    "CLICKSTREAM_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def dsn_for_database(admin_dsn: str, database: str) -> str:
+    """The admin DSN with its database name replaced."""
+    parts = urlsplit(admin_dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def create_database(name: str) -> str:
+    """Create a database on the test server and return its DSN."""
+    conn = psycopg2.connect(ADMIN_DSN)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'drop database if exists "{name}" with (force)')
+        cur.execute(f'create database "{name}"')
+    conn.close()
+    return dsn_for_database(ADMIN_DSN, name)
+
+
+def drop_database(name: str) -> None:
+    conn = psycopg2.connect(ADMIN_DSN)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'drop database if exists "{name}" with (force)')
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def spark():  # type: ignore[no-untyped-def]
+    """One local SparkSession for the whole test run (JVM start costs seconds)."""
+    from spark_staging.session import build_spark
+
+    session = build_spark(master="local[2]", app_name="clickstream-tests", shuffle_partitions=2)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> Iterator[str]:
+    """A fresh database on the real PostgreSQL server for this test session."""
+    name = f"clickstream_test_{uuid.uuid4().hex[:10]}"
+    try:
+        dsn = create_database(name)
+    except psycopg2.OperationalError as exc:  # pragma: no cover - environment problem
+        pytest.fail(f"The real PostgreSQL at {ADMIN_DSN} is required for the tests: {exc}")
+    yield dsn
+    drop_database(name)
+
+
+@pytest.fixture()
+def fresh_pg_dsn() -> Iterator[str]:
+    """A database of its own for one test (for tests that need an empty warehouse)."""
+    name = f"clickstream_t_{uuid.uuid4().hex[:10]}"
+    dsn = create_database(name)
+    yield dsn
+    drop_database(name)
+
+
+@pytest.fixture()
+def tmp_settings(tmp_path: Path) -> Settings:
+    """Settings whose data, lake, reports and warehouse folders live under tmp_path."""
+    return Settings(
+        landing_dir=tmp_path / "landing",
+        lake_dir=tmp_path / "lake",
+        reports_dir=tmp_path / "reports",
+        warehouse_dir=tmp_path / "warehouse",
+        spark_shuffle_partitions=2,
+    )
