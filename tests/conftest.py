@@ -88,3 +88,41 @@ def tmp_settings(tmp_path: Path) -> Settings:
         warehouse_dir=tmp_path / "warehouse",
         spark_shuffle_partitions=2,
     )
+
+
+@pytest.fixture(scope="session")
+def e2e_warehouse(pg_dsn: str, tmp_path_factory: pytest.TempPathFactory, spark):  # type: ignore[no-untyped-def]
+    """One real pipeline run (2 days × 3,000 events, generator defaults) shared by many tests.
+
+    Returns ``(settings, dsn, summary)``; the analyses and docs are left to the tests that
+    check them, so this fixture stays the cost of generate → stage → load → dbt build.
+    """
+    import datetime as dt
+
+    from clickstream.pipeline import process_days, warehouse_totals
+    from generator import GeneratorConfig, generate_day
+
+    root = tmp_path_factory.mktemp("e2e")
+    settings = Settings(
+        pg_dsn=pg_dsn,
+        landing_dir=root / "landing",
+        lake_dir=root / "lake",
+        reports_dir=root / "reports",
+        warehouse_dir=root / "warehouse",
+        spark_shuffle_partitions=2,
+    )
+    config = GeneratorConfig(seed=7, events_per_day=3000)
+    days = [dt.date(2024, 3, 1) + dt.timedelta(days=i) for i in range(2)]
+    manifests = {}
+    results = []
+    for day in days:
+        manifests[day] = generate_day(config, day, settings.landing_dir)
+        results += process_days(settings, pg_dsn, [day], spark=spark)
+    return {
+        "settings": settings,
+        "dsn": pg_dsn,
+        "days": days,
+        "manifests": manifests,
+        "results": results,
+        "totals": warehouse_totals(pg_dsn),
+    }

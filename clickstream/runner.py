@@ -1,0 +1,107 @@
+"""``clickstream run``: every stage, day by day, with one progress bar and one summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from clickstream.config import Settings
+from clickstream.pipeline import (
+    DayResult,
+    RunSummary,
+    day_range,
+    process_days,
+    source_session_agreement,
+    warehouse_totals,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def run_all(
+    settings: Settings,
+    *,
+    days: int = 7,
+    events_per_day: int = 15_000,
+    seed: int = 42,
+    start_date: dt.date = dt.date(2024, 3, 1),
+    source: str = "generator",
+    inputs: Sequence[Path] = (),
+    analyze: bool = True,
+    docs: bool = True,
+    console: Console | None = None,
+) -> RunSummary:
+    """Generate (or ingest) then stage, load and transform each day; analyse and document.
+
+    With ``source='rees46'`` the export files decide the days; ``days``/``start_date`` are ignored.
+    """
+    from clickstream.warehouse import resolve_dsn, check_connection
+    from spark_staging.session import build_spark
+
+    dsn = resolve_dsn(settings)
+    check_connection(dsn)
+    results: dict[dt.date, DayResult] = {}
+    progress = Progress(
+        TextColumn("[bold blue]{task.description:<28}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TimeElapsedColumn(),
+        console=console or Console(stderr=True),
+    )
+    with progress:
+        if source == "rees46":
+            from clickstream.ingest.rees46 import ingest_rees46
+            from clickstream.pipeline import require_landed
+
+            task = progress.add_task("ingest", total=None)
+            ingest_rees46(list(inputs), settings.landing_dir, progress=False)
+            day_list = require_landed(settings)
+            generate_day = None
+        else:
+            day_list = day_range(start_date, days)
+            from generator import GeneratorConfig
+            from generator import generate_day as generate_day
+
+            config = GeneratorConfig(seed=seed, events_per_day=events_per_day)
+        steps_per_day = 4 if generate_day else 3
+        task = progress.add_task("starting Spark", total=len(day_list) * steps_per_day + 2)
+        spark = build_spark(settings.spark_master, shuffle_partitions=settings.spark_shuffle_partitions)
+
+        def on_stage(step: str, day: dt.date) -> None:
+            progress.update(task, description=f"{day} {step}", advance=1)
+
+        for day in day_list:
+            if generate_day is not None:
+                progress.update(task, description=f"{day} generate", advance=1)
+                manifest = generate_day(config, day, settings.landing_dir)
+                results.setdefault(day, DayResult(day)).landed_rows = manifest.rows["events"]
+            process_days(settings, dsn, [day], spark=spark, on_stage=on_stage, results=results)
+        summary = RunSummary(days=[results[d] for d in day_list])
+        totals = warehouse_totals(dsn)
+        summary.events = int(totals["events"])
+        summary.sessions = int(totals["sessions"])
+        summary.orders = int(totals["orders"])
+        summary.revenue = totals["revenue"]
+        summary.conversion_rate = totals["conversion_rate"]
+        agreement = source_session_agreement(dsn)
+        if agreement:
+            summary.source_sessions, summary.source_sessions_reproduced = agreement
+        if analyze:
+            from clickstream.analyze import run_analyses
+
+            progress.update(task, description="analyses")
+            report = run_analyses(dsn, settings, progress=False)
+            summary.report_path = report.dashboard_path
+        progress.advance(task)
+        if docs:
+            from clickstream.dbt import docs_generate
+
+            progress.update(task, description="dbt docs")
+            summary.docs_path = docs_generate(dsn)
+        progress.update(task, description="done", advance=1)
+    return summary

@@ -1,0 +1,19 @@
+{% test equal_rowcount(model, compare_model, where_model='true', where_compare='true') %}
+    {#- Fails when the two relations (optionally filtered) have different row counts. -#}
+    with
+
+    left_count as (
+        select count(*) as n_rows from {{ model }} where {{ where_model }}
+    ),
+
+    right_count as (
+        select count(*) as n_rows from {{ compare_model }} where {{ where_compare }}
+    )
+
+    select
+        left_count.n_rows as model_rows,
+        right_count.n_rows as compare_model_rows
+    from left_count
+    cross join right_count
+    where left_count.n_rows != right_count.n_rows
+{% endtest %}

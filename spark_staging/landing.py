@@ -1,0 +1,142 @@
+"""Find landing files and read them as numbered raw lines.
+
+Lines are read with ``wholetext`` (one row per file) and split with ``posexplode``, so every
+line keeps its physical position in its file no matter how Spark partitions the work: line
+numbers are stable across runs and backfills, which the dedupe ordering and the quarantine's
+``line_number`` rely on. Parsing the fields happens later (``validate.parse_fields``), so a line
+that is not valid CSV is still a row here and can be quarantined with its raw text.
+
+``line_number`` is the 1-based physical line number in the file as an editor shows it: the
+header is line 1 and the first data row is line 2. A quoted field containing a newline is not
+supported by this line-oriented reader; both halves then fail the quote check and are
+quarantined as ``malformed`` (counted, never dropped).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from clickstream.config import Settings
+from clickstream.errors import EmptyInputError, InputFormatError
+from spark_staging.schema import LANDING_HEADER
+
+logger = logging.getLogger(__name__)
+
+_DAY_FOLDER = re.compile(r"^(?:event_date|extract_date)=(\d{4}-\d{2}-\d{2})$")
+_SOURCE_FILE = r"(events/event_date=\d{4}-\d{2}-\d{2}/[^/]+)$"
+_ARRIVAL = r"events/event_date=(\d{4}-\d{2}-\d{2})/[^/]+$"
+
+
+def _dated_folders(root: Path) -> dict[dt.date, Path]:
+    """``{date: folder}`` for every ``<key>=YYYY-MM-DD`` folder directly under ``root``."""
+    if not root.is_dir():
+        return {}
+    found: dict[dt.date, Path] = {}
+    for child in root.iterdir():
+        match = _DAY_FOLDER.match(child.name)
+        if child.is_dir() and match:
+            try:
+                found[dt.date.fromisoformat(match.group(1))] = child
+            except ValueError:
+                logger.warning("ignoring landing folder with an impossible date: %s", child)
+    return found
+
+
+def available_landing_days(settings: Settings) -> list[dt.date]:
+    """Arrival days that have at least one events CSV under the landing folder, ascending."""
+    return sorted(
+        day
+        for day, folder in _dated_folders(settings.events_landing_dir).items()
+        if any(folder.glob("*.csv"))
+    )
+
+
+def landing_event_files(settings: Settings, day: dt.date) -> list[Path]:
+    """The events CSV files of one arrival day, sorted; EmptyInputError when there are none."""
+    folder = settings.landing_events_day(day)
+    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+    if not files:
+        raise EmptyInputError(
+            f"no landing files for {day.isoformat()} under {folder}; "
+            "run 'clickstream generate' first (or pick a day that has landed)."
+        )
+    return files
+
+
+def check_header(path: Path, expected: str) -> None:
+    """Raise InputFormatError unless the file's first line is exactly the expected header.
+
+    Checked on the driver (one line per file) so a file in the wrong format fails fast with
+    its name, instead of quarantining every line of it as malformed.
+    """
+    with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+        first = handle.readline().rstrip("\r\n").lstrip("\ufeff")
+    if first != expected:
+        shown = first if len(first) <= 200 else first[:200] + "..."
+        raise InputFormatError(
+            f"{path} does not start with the expected header.\n  expected: {expected}\n"
+            f"  found:    {shown or '(empty file)'}\n"
+            "Landing files must follow docs/contracts.md section 1; regenerate or fix the file."
+        )
+
+
+def extract_files(settings: Settings, kind: str, up_to: dt.date) -> dict[dt.date, Path]:
+    """``{extract_date: csv}`` of the ``users``/``products`` extracts dated up to ``up_to``."""
+    found: dict[dt.date, Path] = {}
+    for day, folder in _dated_folders(settings.landing_dir / kind).items():
+        csv = folder / f"{kind}.csv"
+        if day <= up_to and csv.is_file():
+            found[day] = csv
+    return dict(sorted(found.items()))
+
+
+def _normalized_path(path_col: Column) -> Column:
+    """The file path without a ``file:`` scheme; the tail is all later expressions use."""
+    return F.regexp_replace(path_col, r"^file:(//)?", "")
+
+
+def read_event_lines(spark: SparkSession, files: Iterable[Path]) -> DataFrame:
+    """One row per data line: ``arrival_date, source_file, line_number, raw_line``.
+
+    ``source_file`` is relative to the landing root (``events/event_date=D/part-00000.csv``) so
+    it is the same on every machine; ``arrival_date`` comes from the folder name. A trailing
+    ``\\r`` is removed (CRLF files), the header line is skipped and the empty string after a
+    final newline is not a line; any other blank line is kept and later quarantined.
+    """
+    paths = [str(p.resolve()) for p in files]
+    if not paths:
+        raise EmptyInputError("no landing files to read; run 'clickstream generate' first.")
+    whole = spark.read.text(paths, wholetext=True).select(
+        _normalized_path(F.col("_metadata.file_path")).alias("_path"), F.col("value")
+    )
+    lines = whole.select(
+        F.regexp_extract("_path", _SOURCE_FILE, 1).alias("source_file"),
+        F.to_date(F.regexp_extract("_path", _ARRIVAL, 1)).alias("arrival_date"),
+        F.size(F.split("value", "\n", -1)).alias("_n_lines"),
+        F.posexplode(F.split("value", "\n", -1)).alias("_pos", "_line"),
+    )
+    return lines.where(
+        (F.col("_pos") > 0) & ~((F.col("_pos") == F.col("_n_lines") - 1) & (F.col("_line") == ""))
+    ).select(
+        "arrival_date",
+        "source_file",
+        (F.col("_pos") + 1).cast("int").alias("line_number"),
+        F.regexp_replace("_line", "\r$", "").alias("raw_line"),
+    )
+
+
+def event_files_for_days(settings: Settings, days: Iterable[dt.date]) -> list[Path]:
+    """All events files of the given arrival days, header-checked; raises for a missing day."""
+    files: list[Path] = []
+    for day in days:
+        for path in landing_event_files(settings, day):
+            check_header(path, LANDING_HEADER)
+            files.append(path)
+    return files
