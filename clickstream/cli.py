@@ -31,7 +31,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-warehouse_app = typer.Typer(help="Manage the embedded PostgreSQL (used when CLICKSTREAM_PG_DSN is unset).")
+warehouse_app = typer.Typer(
+    help="Manage the embedded PostgreSQL (used when CLICKSTREAM_PG_DSN is unset)."
+)
 app.add_typer(warehouse_app, name="warehouse")
 
 console = Console(stderr=True)
@@ -78,7 +80,9 @@ def main(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
     pg_dsn: Annotated[
         str | None,
-        typer.Option("--pg-dsn", help="libpq URL of an external PostgreSQL (env CLICKSTREAM_PG_DSN)."),
+        typer.Option(
+            "--pg-dsn", help="libpq URL of an external PostgreSQL (env CLICKSTREAM_PG_DSN)."
+        ),
     ] = None,
     landing_dir: Annotated[Path | None, typer.Option(help="Landing folder (data/landing).")] = None,
     lake_dir: Annotated[Path | None, typer.Option(help="Parquet lake folder (data/lake).")] = None,
@@ -152,7 +156,9 @@ def generate(
     start_date: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = DEFAULT_START,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 42,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Landing folder.")] = None,
-    defect_rate: Annotated[float | None, typer.Option(help="Share of defective rows (0–1).")] = None,
+    defect_rate: Annotated[
+        float | None, typer.Option(help="Share of defective rows (0–1).")
+    ] = None,
     bot_share: Annotated[float | None, typer.Option(help="Share of bot traffic (0–1).")] = None,
 ) -> None:
     """Generate D days of deterministic, deliberately dirty clickstream landing files."""
@@ -264,7 +270,9 @@ def load(
 @friendly_errors
 def transform(
     ctx: typer.Context,
-    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Rebuild incremental models.")] = False,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Rebuild incremental models.")
+    ] = False,
     date: DateOpt = None,
 ) -> None:
     """Run ``dbt build`` (seeds, models, snapshots, tests) on the warehouse."""
@@ -275,7 +283,9 @@ def transform(
     settings = _settings(ctx)
     dsn = resolve_dsn(settings)
     if date:
-        build_day(dsn, parse_date(date, "--date"), settings.lateness_days, full_refresh=full_refresh)
+        build_day(
+            dsn, parse_date(date, "--date"), settings.lateness_days, full_refresh=full_refresh
+        )
         return
     days = landed_days(settings)
     if days and not full_refresh:
@@ -288,7 +298,9 @@ def transform(
 @friendly_errors
 def analyze(
     ctx: typer.Context,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Reports folder (reports/).")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Reports folder (reports/).")
+    ] = None,
 ) -> None:
     """Compile and run the dbt analyses; write CSVs, charts and reports/dashboard.html."""
     from clickstream.analyze import run_analyses
@@ -303,8 +315,12 @@ def analyze(
 @friendly_errors
 def docs(
     ctx: typer.Context,
-    serve: Annotated[bool, typer.Option("--serve", help="Serve the docs site on localhost.")] = False,
-    static: Annotated[bool, typer.Option("--static", help="Also write one shareable HTML file.")] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Serve the docs site on localhost.")
+    ] = False,
+    static: Annotated[
+        bool, typer.Option("--static", help="Also write one shareable HTML file.")
+    ] = False,
     port: Annotated[int, typer.Option(help="Port for --serve.")] = 8080,
 ) -> None:
     """Generate the dbt docs (lineage) site; ``--serve`` serves it on localhost."""
@@ -332,7 +348,9 @@ def run(
         list[Path] | None, typer.Option("--input", help="Export files for --source rees46.")
     ] = None,
     skip_analyze: Annotated[bool, typer.Option("--skip-analyze", help="Stop after dbt.")] = False,
-    skip_docs: Annotated[bool, typer.Option("--skip-docs", help="Don't generate the docs site.")] = False,
+    skip_docs: Annotated[
+        bool, typer.Option("--skip-docs", help="Don't generate the docs site.")
+    ] = False,
 ) -> None:
     """Run everything, day by day: generate → stage → load → dbt build → analyses → report."""
     from clickstream.pipeline import day_range
@@ -378,8 +396,9 @@ def _print_summary(summary: Any) -> None:
         )
     out.print(table)
     out.print(
-        f"events {summary.events:,.0f} · sessions {summary.sessions:,} · orders {summary.orders:,} · "
-        f"conversion {summary.conversion_rate:.2%} · revenue {summary.revenue:,.2f}"
+        f"events {summary.events:,.0f} · sessions {summary.sessions:,} · "
+        f"orders {summary.orders:,} · conversion {summary.conversion_rate:.2%} · "
+        f"revenue {summary.revenue:,.2f}"
     )
     if summary.source_sessions is not None:
         out.print(
@@ -466,9 +485,13 @@ def doctor(ctx: typer.Context) -> None:
 @friendly_errors
 def bench(
     ctx: typer.Context,
-    sizes: Annotated[str, typer.Option(help="Comma-separated event counts for end to end.")] = "100000,1000000",
+    sizes: Annotated[
+        str, typer.Option(help="Comma-separated event counts for end to end.")
+    ] = "100000,1000000",
     repeats: Annotated[int, typer.Option(help="Repeats per measurement (median reported).")] = 1,
-    out_file: Annotated[Path, typer.Option("--out", help="Markdown report.")] = Path("docs/benchmarks.md"),
+    out_file: Annotated[Path, typer.Option("--out", help="Markdown report.")] = Path(
+        "docs/benchmarks.md"
+    ),
     quick: Annotated[bool, typer.Option("--quick", help="Small sizes, for a smoke run.")] = False,
 ) -> None:
     """Run the benchmark scenarios side by side and write docs/benchmarks.md (+ JSON)."""

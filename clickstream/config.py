@@ -46,7 +46,9 @@ def parse_date(value: str | dt.date, what: str = "date") -> dt.date:
     try:
         return dt.date.fromisoformat(value.strip())
     except (ValueError, AttributeError):
-        raise ConfigError(f"Invalid {what} {value!r}: expected YYYY-MM-DD, e.g. 2024-03-01.") from None
+        raise ConfigError(
+            f"Invalid {what} {value!r}: expected YYYY-MM-DD, e.g. 2024-03-01."
+        ) from None
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -86,9 +88,7 @@ class Settings:
         if self.lateness_days < 0:
             raise ConfigError(f"lateness_days must be >= 0, got {self.lateness_days}.")
         if self.session_gap_minutes <= 0:
-            raise ConfigError(
-                f"session_gap_minutes must be > 0, got {self.session_gap_minutes}."
-            )
+            raise ConfigError(f"session_gap_minutes must be > 0, got {self.session_gap_minutes}.")
         if self.spark_shuffle_partitions <= 0:
             raise ConfigError("spark_shuffle_partitions must be > 0.")
 

@@ -20,7 +20,8 @@ class Check:
 
 GUARANTEES = (
     "at-least-once ingestion, exactly-once in the warehouse: duplicates removed by event_id",
-    "late data accepted up to the lateness window (default 3 days); later rows quarantined 'too_late'",
+    "late data accepted up to the lateness window (default 3 days); "
+    "later rows quarantined 'too_late'",
     "every input row is accepted, quarantined with a reason, or counted as a duplicate",
     "each arrival day is loaded atomically and idempotently (one transaction, advisory lock)",
     "incremental dbt runs equal a full refresh (tested row for row)",
@@ -32,7 +33,9 @@ def _java_version() -> Check:
     if not java:
         return Check("java", False, "not found: apt-get install -y openjdk-17-jre-headless")
     result = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
-    first = (result.stderr or result.stdout).splitlines()[0] if (result.stderr or result.stdout) else ""
+    first = (
+        (result.stderr or result.stdout).splitlines()[0] if (result.stderr or result.stdout) else ""
+    )
     major = _java_major(first)
     ok = major is not None and major >= 17
     return Check("java", ok, first + ("" if ok else " (need 17+)"))

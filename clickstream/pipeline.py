@@ -8,6 +8,7 @@ would run on seven consecutive nights.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -82,27 +83,33 @@ def process_days(
     from spark_staging.session import build_spark
     from spark_staging.stage import stage_days
 
-    spark = spark or build_spark(settings.spark_master, shuffle_partitions=settings.spark_shuffle_partitions)
+    spark = spark or build_spark(
+        settings.spark_master, shuffle_partitions=settings.spark_shuffle_partitions
+    )
     results = results if results is not None else {}
     for day in sorted(days):
         result = results.setdefault(day, DayResult(day))
         if on_stage:
             on_stage("stage", day)
-        (stats,) = _timed(result.seconds, "stage", lambda d=day: stage_days(spark, settings, [d]))
+        (stats,) = _timed(
+            result.seconds, "stage", functools.partial(stage_days, spark, settings, [day])
+        )
         result.landed_rows = stats.input_rows
         result.accepted = stats.accepted
         result.quarantined = sum(stats.quarantined.values())
         result.duplicates = stats.duplicates_exact + stats.duplicates_payload
         if on_stage:
             on_stage("load", day)
-        (loaded,) = _timed(result.seconds, "load", lambda d=day: load_days(dsn, settings, [d]))
+        (loaded,) = _timed(
+            result.seconds, "load", functools.partial(load_days, dsn, settings, [day])
+        )
         result.loaded_rows = loaded.loaded_rows
         if on_stage:
             on_stage("transform", day)
         _timed(
             result.seconds,
             "transform",
-            lambda d=day: build_day(dsn, d, settings.lateness_days),
+            functools.partial(build_day, dsn, day, settings.lateness_days),
         )
         logger.info(
             "day %s: landed=%d accepted=%d quarantined=%d duplicates=%d loaded=%d (%s)",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -40,7 +42,7 @@ def run_all(
 
     With ``source='rees46'`` the export files decide the days; ``days``/``start_date`` are ignored.
     """
-    from clickstream.warehouse import resolve_dsn, check_connection
+    from clickstream.warehouse import check_connection, resolve_dsn
     from spark_staging.session import build_spark
 
     dsn = resolve_dsn(settings)
@@ -61,24 +63,28 @@ def run_all(
             task = progress.add_task("ingest", total=None)
             ingest_rees46(list(inputs), settings.landing_dir, progress=False)
             day_list = require_landed(settings)
-            generate_day = None
+            land_day: Callable[[dt.date], Any] | None = None
         else:
-            day_list = day_range(start_date, days)
-            from generator import GeneratorConfig
-            from generator import generate_day as generate_day
+            import generator
 
-            config = GeneratorConfig(seed=seed, events_per_day=events_per_day)
-        steps_per_day = 4 if generate_day else 3
+            day_list = day_range(start_date, days)
+            config = generator.GeneratorConfig(seed=seed, events_per_day=events_per_day)
+            land_day = functools.partial(
+                generator.generate_day, config, out_dir=settings.landing_dir
+            )
+        steps_per_day = 4 if land_day else 3
         task = progress.add_task("starting Spark", total=len(day_list) * steps_per_day + 2)
-        spark = build_spark(settings.spark_master, shuffle_partitions=settings.spark_shuffle_partitions)
+        spark = build_spark(
+            settings.spark_master, shuffle_partitions=settings.spark_shuffle_partitions
+        )
 
         def on_stage(step: str, day: dt.date) -> None:
             progress.update(task, description=f"{day} {step}", advance=1)
 
         for day in day_list:
-            if generate_day is not None:
+            if land_day is not None:
                 progress.update(task, description=f"{day} generate", advance=1)
-                manifest = generate_day(config, day, settings.landing_dir)
+                manifest = land_day(day)
                 results.setdefault(day, DayResult(day)).landed_rows = manifest.rows["events"]
             process_days(settings, dsn, [day], spark=spark, on_stage=on_stage, results=results)
         summary = RunSummary(days=[results[d] for d in day_list])

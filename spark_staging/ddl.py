@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from psycopg2 import extensions as pg
 from psycopg2 import sql
-from psycopg2.extensions import cursor as Cursor
 
 from clickstream.config import validate_identifier
 
@@ -157,7 +157,7 @@ def raw_schema_ddl() -> list[str]:
     ]
 
 
-def ensure_raw_schema(cur: Cursor) -> None:
+def ensure_raw_schema(cur: pg.cursor) -> None:
     """Create the raw schema and tables if missing (safe to run on every load)."""
     for statement in raw_schema_ddl():
         cur.execute(statement)
@@ -241,8 +241,9 @@ def swap_in_partition_sql(day: dt.date) -> list[sql.Composed]:
             index=sql.Identifier(RAW_SCHEMA, f"{loading}_pkey"),
             name=sql.Identifier(f"{live}_pkey"),
         ),
-        sql.SQL("alter table {parent} attach partition {table} for values from ({low}) to ({high})")
-        .format(
+        sql.SQL(
+            "alter table {parent} attach partition {table} for values from ({low}) to ({high})"
+        ).format(
             parent=raw_table("events"),
             table=raw_table(live),
             low=sql.Literal(low),

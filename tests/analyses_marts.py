@@ -322,6 +322,7 @@ def build_synthetic_marts(
     devices = [f"a{i:03d}" for i in range(90)]
     device_user = {a: (users[i % len(users)] if i < 60 else None) for i, a in enumerate(devices)}
     seen: set[str] = set()
+    session_ids: set[str] = set()
 
     def version(pid: str, ts: dt.datetime) -> dict[str, Any]:
         naive = ts.replace(tzinfo=None)
@@ -334,8 +335,13 @@ def build_synthetic_marts(
             anon = rng.choice(devices)
             is_bot = rng.random() < 0.05
             uid = None if is_bot else device_user[anon]
-            ts = dt.datetime.combine(day, dt.time(rng.randrange(24), rng.randrange(60)),
-                                     tzinfo=dt.UTC)
+            ts = dt.datetime.combine(
+                day, dt.time(rng.randrange(24), rng.randrange(60), rng.randrange(60)),
+                tzinfo=dt.UTC,
+            )
+            if md5(anon, int(ts.timestamp() * 1000)) in session_ids:
+                continue  # same device, same second: not a new session
+            session_ids.add(md5(anon, int(ts.timestamp() * 1000)))
             _session(marts, rng, anon, uid, ts, is_bot, first=anon not in seen, version=version)
             seen.add(anon)
     _daily_metrics(marts)

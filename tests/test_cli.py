@@ -22,8 +22,17 @@ def invoke(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-un
 
 def test_every_subcommand_has_help() -> None:
     for command in (
-        "generate", "ingest", "stage", "load", "transform", "analyze", "docs", "run",
-        "doctor", "bench", "warehouse",
+        "generate",
+        "ingest",
+        "stage",
+        "load",
+        "transform",
+        "analyze",
+        "docs",
+        "run",
+        "doctor",
+        "bench",
+        "warehouse",
     ):
         result = invoke(command, "--help")
         assert result.exit_code == 0, (command, result.output)

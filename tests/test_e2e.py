@@ -57,7 +57,9 @@ def test_revenue_reconciles_from_events_to_sessions_orders_and_daily_metrics(
     e2e_warehouse: dict[str, Any],
 ) -> None:
     dsn = e2e_warehouse["dsn"]
-    events = scalar(dsn, "select sum(revenue) from marts.fct_events where event_name = 'order_completed'")
+    events = scalar(
+        dsn, "select sum(revenue) from marts.fct_events where event_name = 'order_completed'"
+    )
     sessions = scalar(dsn, "select sum(revenue) from marts.fct_sessions")
     orders = scalar(dsn, "select sum(revenue) from marts.fct_orders")
     daily = scalar(dsn, "select sum(revenue) from marts.fct_daily_metrics")
@@ -72,11 +74,15 @@ def test_sessions_and_orders_reconcile_with_daily_metrics(e2e_warehouse: dict[st
     orders = scalar(dsn, "select count(*) from marts.fct_orders")
     assert orders == scalar(dsn, "select sum(orders) from marts.fct_daily_metrics")
     assert orders == scalar(
-        dsn, "select count(distinct order_id) from marts.fct_events where event_name = 'order_completed'"
+        dsn,
+        "select count(distinct order_id) from marts.fct_events "
+        "where event_name = 'order_completed'",
     )
 
 
-def test_every_landed_row_is_accepted_quarantined_or_a_duplicate(e2e_warehouse: dict[str, Any]) -> None:
+def test_every_landed_row_is_accepted_quarantined_or_a_duplicate(
+    e2e_warehouse: dict[str, Any],
+) -> None:
     dsn = e2e_warehouse["dsn"]
     for result, day in zip(e2e_warehouse["results"], e2e_warehouse["days"], strict=True):
         manifest = e2e_warehouse["manifests"][day]
@@ -94,14 +100,19 @@ def test_every_landed_row_is_accepted_quarantined_or_a_duplicate(e2e_warehouse: 
     assert raw_events == sum(r.accepted for r in e2e_warehouse["results"])
 
 
-def test_quarantine_reasons_match_the_generators_injected_defects(e2e_warehouse: dict[str, Any]) -> None:
+def test_quarantine_reasons_match_the_generators_injected_defects(
+    e2e_warehouse: dict[str, Any],
+) -> None:
     dsn = e2e_warehouse["dsn"]
     for day in e2e_warehouse["days"]:
-        expected = {k: v for k, v in e2e_warehouse["manifests"][day].expected["quarantined"].items() if v}
+        expected = {
+            k: v for k, v in e2e_warehouse["manifests"][day].expected["quarantined"].items() if v
+        }
         conn = psycopg2.connect(dsn)
         with conn.cursor() as cur:
             cur.execute(
-                "select reason, count(*) from raw.events_quarantine where arrival_date = %s group by 1",
+                "select reason, count(*) from raw.events_quarantine "
+                "where arrival_date = %s group by 1",
                 (day,),
             )
             actual = dict(cur.fetchall())
@@ -113,7 +124,9 @@ def test_run_summary_totals_match_the_marts(e2e_warehouse: dict[str, Any]) -> No
     totals = e2e_warehouse["totals"]
     dsn = e2e_warehouse["dsn"]
     assert totals["orders"] > 0
-    assert Decimal(str(totals["revenue"])) == scalar(dsn, "select sum(revenue) from marts.fct_orders")
+    assert Decimal(str(totals["revenue"])) == scalar(
+        dsn, "select sum(revenue) from marts.fct_orders"
+    )
     assert 0 < totals["conversion_rate"] < 1
 
 

@@ -114,7 +114,6 @@ class LandingWriter:
         self.rows_by_day: dict[dt.date, int] = {}
         self._open: OrderedDict[dt.date, _DayFile] = OrderedDict()
         self._next_part: dict[dt.date, int] = {}
-        self._published = False
 
     def __enter__(self) -> LandingWriter:
         self.scratch.mkdir(parents=True, exist_ok=False)
@@ -204,8 +203,11 @@ class LandingWriter:
     def publish(self) -> None:
         """Move every written day into the landing folder, replacing earlier imports of it."""
         self._close_all()
-        for kind, prefix in (("events", "event_date"), ("users", "extract_date"),
-                             ("products", "extract_date")):
+        for kind, prefix in (
+            ("events", "event_date"),
+            ("users", "extract_date"),
+            ("products", "extract_date"),
+        ):
             source_root = self.scratch / kind
             if not source_root.exists():
                 continue
@@ -217,4 +219,3 @@ class LandingWriter:
                     logger.info("replacing earlier landing folder %s", target)
                     shutil.rmtree(target)
                 folder.rename(target)
-        self._published = True

@@ -34,7 +34,10 @@ renamed as (
 
         -- device
         nullif(useragent, '') as useragent,
-        coalesce(nullif(lower(device_type), ''), 'unknown') as device_type,
+        case
+            when lower(device_type) in ('desktop', 'mobile', 'tablet') then lower(device_type)
+            else 'unknown'
+        end as device_type,
         nullif(geo_country, '') as geo_country,
         nullif(ip, '') as ip,
         is_bot,

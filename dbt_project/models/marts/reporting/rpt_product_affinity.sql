@@ -64,13 +64,14 @@ final as (
         order_total.total_orders::integer as total_orders,
 
         -- measures
-        round(pairs.pair_orders::numeric / order_total.total_orders, 6) as support,
-        round(pairs.pair_orders::numeric / antecedent.product_orders, 6) as confidence,
+        round(pairs.pair_orders::numeric / order_total.total_orders, 6)::numeric(18, 6) as support,
+        round(pairs.pair_orders::numeric / antecedent.product_orders, 6)::numeric(18, 6)
+            as confidence,
         round(
             pairs.pair_orders::numeric * order_total.total_orders
             / (antecedent.product_orders * consequent.product_orders),
             6
-        ) as lift
+        )::numeric(18, 6) as lift
     from pairs
     inner join product_orders as antecedent
         on pairs.antecedent_product_id = antecedent.product_id

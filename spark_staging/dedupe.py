@@ -1,0 +1,58 @@
+"""Drop repeated event_ids (collector retries), counting exact and payload-differing copies.
+
+The copy kept is the first by ``(arrival_date, collector_ts, source_file, line_number)``:
+arrival first, so a row already accepted on an earlier day is never displaced by a later
+arrival. Copies with the same payload as the kept row are ``exact`` duplicates, the rest are
+``payload`` duplicates; neither is quarantined, both are counted in the day's stats.
+
+The window is partitioned by ``event_id`` (not by ``anonymous_id`` as the sessions are): a
+payload duplicate may differ in any column, including the device id, and must still be found.
+Rows accepted by earlier runs (the lake) take part as ``prior`` rows, so a retry arriving days
+later is caught no matter how the days were batched; they are never returned.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from spark_staging.schema import LANDING_EVENT_COLUMNS
+
+ORDER_COLUMNS: tuple[str, ...] = ("arrival_date", "collector_ts", "source_file", "line_number")
+
+
+def payload_hash() -> Column:
+    """md5 of the typed landing columns: equal exactly when two rows carry the same payload."""
+    return F.md5(F.to_json(F.struct(*(F.col(c) for c in LANDING_EVENT_COLUMNS))))
+
+
+def deduplicate(df: DataFrame, prior: DataFrame | None = None) -> DataFrame:
+    """Add ``duplicate``: null for the kept copy, else ``'exact'`` or ``'payload'``.
+
+    ``df`` holds typed, valid events with the ordering columns; ``prior`` (optional) holds
+    events accepted earlier (typed landing columns plus ``arrival_date``), all arrived before
+    any row of ``df``. Rows of ``df`` are returned unchanged otherwise, none are removed.
+    """
+    current = df.withColumn("_prior", F.lit(False)).withColumn("_payload", payload_hash())
+    if prior is not None:
+        earlier = prior.select(
+            *LANDING_EVENT_COLUMNS,
+            "arrival_date",
+            F.lit(None).cast("string").alias("source_file"),
+            F.lit(None).cast("int").alias("line_number"),
+        )
+        earlier = earlier.join(df.select("event_id").distinct(), "event_id", "left_semi")
+        earlier = earlier.withColumn("_prior", F.lit(True)).withColumn("_payload", payload_hash())
+        current = current.unionByName(earlier, allowMissingColumns=True)
+    by_id = Window.partitionBy("event_id").orderBy(*ORDER_COLUMNS)
+    first_payload = F.first("_payload").over(by_id)
+    kind = (
+        F.when(F.row_number().over(by_id) == 1, F.lit(None).cast("string"))
+        .when(F.col("_payload") == first_payload, F.lit("exact"))
+        .otherwise(F.lit("payload"))
+    )
+    return (
+        current.withColumn("duplicate", kind)
+        .where(~F.col("_prior"))
+        .drop("_prior", "_payload")
+    )

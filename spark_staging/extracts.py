@@ -1,0 +1,122 @@
+"""The daily users and products extracts: typed copies in the lake, and the known products.
+
+Extracts are small full snapshots from operational systems, so a bad one is an error to fix at
+the source, not something to quarantine row by row: a line that does not parse or type raises
+InputFormatError naming the file, the line count and an example.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType, TimestampType
+
+from clickstream.config import Settings
+from clickstream.errors import InputFormatError
+from spark_staging.landing import extract_files
+from spark_staging.lake import extract_dir, replace_partitions
+from spark_staging.schema import PRODUCTS_SCHEMA, USERS_SCHEMA
+
+logger = logging.getLogger(__name__)
+
+EXTRACT_SCHEMAS: dict[str, StructType] = {"users": USERS_SCHEMA, "products": PRODUCTS_SCHEMA}
+TIMESTAMP_FORMAT = "yyyy-MM-dd HH:mm:ss"
+_CORRUPT = "_corrupt_record"
+
+
+def _typed(name: str, field: StructField) -> Column:
+    raw = F.col(name)
+    if isinstance(field.dataType, StringType):
+        return raw
+    if isinstance(field.dataType, TimestampType):
+        return F.try_to_timestamp(raw, F.lit(TIMESTAMP_FORMAT))
+    return F.expr(f"try_cast(`{name}` as {field.dataType.simpleString()})")
+
+
+def read_extract(spark: SparkSession, path: Path, schema: StructType) -> DataFrame:
+    """Read one extract CSV (explicit schema, RFC 4180 quoting) and type it; raise if bad."""
+    strings = StructType(
+        [StructField(f.name, StringType()) for f in schema.fields] + [StructField(_CORRUPT, StringType())]
+    )
+    raw = (
+        spark.read.schema(strings)
+        .option("header", True)
+        .option("escape", '"')
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", _CORRUPT)
+        .csv(str(path))
+    )
+    typed = raw.select(
+        *(_typed(f.name, f).alias(f.name) for f in schema.fields),
+        F.col(_CORRUPT),
+        *(F.col(f.name).alias(f"_raw_{f.name}") for f in schema.fields),
+    )
+    failed = F.col(_CORRUPT).isNotNull()
+    for f in schema.fields:
+        failed = failed | (F.col(f"_raw_{f.name}").isNotNull() & F.col(f.name).isNull())
+    bad = typed.where(failed).limit(1).collect()
+    if bad:
+        n_bad = typed.where(failed).count()
+        example = bad[0][_CORRUPT] or {f.name: bad[0][f"_raw_{f.name}"] for f in schema.fields}
+        raise InputFormatError(
+            f"{path}: {n_bad} line(s) do not match the extract contract (docs/contracts.md §1); "
+            f"first: {example}. Fix or regenerate the extract."
+        )
+    return typed.select(*schema.fieldNames())
+
+
+def stage_extracts(spark: SparkSession, settings: Settings, days: list[dt.date]) -> None:
+    """Write typed ``users`` and ``products`` extracts of ``days`` to the lake.
+
+    A day without an extract is logged and skipped (events can be staged without it).
+    """
+    for kind, schema in EXTRACT_SCHEMAS.items():
+        files = {d: p for d, p in extract_files(settings, kind, max(days)).items() if d in days}
+        for day in days:
+            if day not in files:
+                logger.warning("no %s extract for %s; skipped", kind, day.isoformat())
+        if not files:
+            continue
+        frames = [
+            read_extract(spark, path, schema).withColumn("extract_date", F.lit(day))
+            for day, path in files.items()
+        ]
+        combined = frames[0]
+        for frame in frames[1:]:
+            combined = combined.unionByName(frame)
+        replace_partitions(combined, extract_dir(settings, kind), "extract_date", list(files))
+
+
+def known_products(spark: SparkSession, settings: Settings, up_to: dt.date) -> DataFrame | None:
+    """``product_id, first_extract_date`` over products extracts up to ``up_to``.
+
+    None when there is no products extract at all: the orphan rule is then skipped (with a
+    warning) rather than quarantining every product event.
+    """
+    files = extract_files(settings, "products", up_to)
+    if not files:
+        logger.warning(
+            "no products extract up to %s: the orphan_product rule is skipped", up_to.isoformat()
+        )
+        return None
+    frames = [
+        spark.read.option("header", True)
+        .option("escape", '"')
+        .schema(StructType([StructField(f.name, StringType()) for f in PRODUCTS_SCHEMA.fields]))
+        .csv(str(path))
+        .select("product_id")
+        .withColumn("extract_date", F.lit(day))
+        for day, path in files.items()
+    ]
+    combined = frames[0]
+    for frame in frames[1:]:
+        combined = combined.unionByName(frame)
+    return (
+        combined.where(F.col("product_id").isNotNull())
+        .groupBy("product_id")
+        .agg(F.min("extract_date").alias("first_extract_date"))
+    )

@@ -1,0 +1,148 @@
+"""The Parquet lake on disk: reading partitions, replacing whole partitions, the stats files.
+
+Partitions are replaced by writing the new data to a scratch folder inside the lake and then
+swapping partition folders (old ones moved aside, new ones moved in, old ones deleted). That is
+what Spark's dynamic partition overwrite does at commit, with two differences this job needs:
+the job reads the very partitions it rewrites (Spark refuses to overwrite a path it reads), and
+a partition of the rewritten range that ends up empty is removed instead of left stale. The
+lake is a local (or shared, mounted) folder, so the swap is a handful of renames.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructField, StructType
+
+from clickstream.config import Settings
+
+logger = logging.getLogger(__name__)
+
+COMPRESSION = "zstd"
+"""Parquet codec: measured ~20% smaller than snappy on clickstream data at similar speed."""
+
+
+def events_dir(settings: Settings) -> Path:
+    return settings.lake_dir / "events"
+
+
+def quarantine_dir(settings: Settings) -> Path:
+    return settings.lake_dir / "quarantine"
+
+
+def extract_dir(settings: Settings, kind: str) -> Path:
+    return settings.lake_dir / kind
+
+
+def stats_path(settings: Settings, day: dt.date) -> Path:
+    return settings.lake_dir / "_stats" / f"arrival_date={day.isoformat()}.json"
+
+
+def partition_dirs(root: Path, column: str) -> dict[dt.date, Path]:
+    """``{date: folder}`` of the ``column=YYYY-MM-DD`` partitions under ``root``."""
+    if not root.is_dir():
+        return {}
+    found: dict[dt.date, Path] = {}
+    prefix = f"{column}="
+    for child in root.iterdir():
+        if child.is_dir() and child.name.startswith(prefix):
+            try:
+                found[dt.date.fromisoformat(child.name[len(prefix) :])] = child
+            except ValueError:
+                logger.warning("ignoring lake folder with an unexpected name: %s", child)
+    return found
+
+
+def read_partitions(
+    spark: SparkSession,
+    root: Path,
+    column: str,
+    schema: StructType,
+    days: Iterable[dt.date] | None = None,
+) -> DataFrame:
+    """Rows of the given partitions (all when ``days`` is None) with the explicit schema.
+
+    ``schema`` includes the partition column; missing partitions simply contribute no rows,
+    and a lake with none of them yields an empty DataFrame of that schema.
+    """
+    present = partition_dirs(root, column)
+    wanted = sorted(present) if days is None else sorted(set(days) & set(present))
+    paths = [str(present[day]) for day in wanted if any(present[day].glob("*.parquet"))]
+    if not paths:
+        return spark.createDataFrame([], schema)
+    file_schema = StructType([f for f in schema.fields if f.name != column])
+    df = spark.read.schema(
+        StructType([*file_schema.fields, StructField(column, schema[column].dataType)])
+    ).option("basePath", str(root)).parquet(*paths)
+    return df.select(*schema.fieldNames())
+
+
+def replace_partitions(
+    df: DataFrame,
+    root: Path,
+    column: str,
+    days: Iterable[dt.date],
+    sort_within: tuple[str, ...] = (),
+) -> None:
+    """Make partitions ``days`` of ``root`` hold exactly ``df``'s rows (others untouched).
+
+    ``df`` rows must all fall in ``days``. Repartitioning by the partition column first gives
+    one file per partition (one task writes each day).
+    """
+    days = sorted(set(days))
+    scratch = root.parent / f"_scratch_{root.name}_{uuid.uuid4().hex[:8]}"
+    out = df.repartition(column)
+    if sort_within:
+        out = out.sortWithinPartitions(column, *sort_within)
+    try:
+        (
+            out.write.mode("overwrite")
+            .option("compression", COMPRESSION)
+            .partitionBy(column)
+            .parquet(str(scratch))
+        )
+        new = partition_dirs(scratch, column)
+        unexpected = sorted(set(new) - set(days))
+        if unexpected:
+            raise RuntimeError(f"rows outside the rewritten partitions: {unexpected[:5]}")
+        _swap(root, column, days, new, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _swap(
+    root: Path, column: str, days: list[dt.date], new: dict[dt.date, Path], scratch: Path
+) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    trash = scratch / "_old"
+    trash.mkdir(parents=True, exist_ok=True)
+    old = partition_dirs(root, column)
+    for day in days:
+        if day in old:
+            old[day].rename(trash / old[day].name)
+    for day, folder in new.items():
+        folder.rename(root / folder.name)
+
+
+def write_stats(settings: Settings, day: dt.date, stats: dict[str, Any]) -> Path:
+    """Write ``_stats/arrival_date=D.json`` (replacing it) and return its path."""
+    path = stats_path(settings, day)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def date_range(first: dt.date, last: dt.date) -> list[dt.date]:
+    """Every date from ``first`` to ``last`` inclusive."""
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+

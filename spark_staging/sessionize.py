@@ -1,0 +1,83 @@
+"""Sessions: per ``anonymous_id``, ordered by ``(derived_ts, event_id)``, a new session starts
+when the gap to the previous event is greater than the inactivity gap (30 minutes).
+
+``session_id`` is ``md5(anonymous_id || '|' || session_start_ts epoch ms)``, so it is the same
+however the events were batched. ``context_df`` carries the sessions already decided for the
+day before the rewritten range (the lake partition ``D-L-1``): the last event of each device
+there *seeds* the window, so a session crossing into the range keeps its id, start time and
+event numbering. Everything is window functions over one ``anonymous_id`` partitioning.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+SEED_COLUMNS: tuple[str, ...] = (
+    "anonymous_id",
+    "event_id",
+    "derived_ts",
+    "session_id",
+    "session_start_ts",
+    "session_event_seq",
+)
+
+
+def session_id_of(anonymous_id: Column, session_start_ts: Column) -> Column:
+    """The deterministic session id (contract: md5 hex of ``anonymous_id|start epoch ms``)."""
+    return F.md5(F.concat_ws("|", anonymous_id, F.unix_millis(session_start_ts).cast("string")))
+
+
+def last_event_per_device(context_df: DataFrame) -> DataFrame:
+    """The latest sessionized event of each device: the seed its next session continues."""
+    latest = Window.partitionBy("anonymous_id").orderBy(
+        F.col("derived_ts").desc(), F.col("event_id").desc()
+    )
+    return (
+        context_df.select(*SEED_COLUMNS)
+        .withColumn("_rank", F.row_number().over(latest))
+        .where(F.col("_rank") == 1)
+        .drop("_rank")
+    )
+
+
+def sessionize(df: DataFrame, gap_minutes: int, context_df: DataFrame | None = None) -> DataFrame:
+    """Add ``session_id``, ``session_start_ts`` and ``session_event_seq`` (from 1).
+
+    ``df`` needs ``anonymous_id``, ``event_id`` and ``derived_ts``, and must not contain
+    events older than the newest context event of the same device. ``context_df`` (optional)
+    is sessionized lake rows that precede ``df``; they are used as seeds, never returned.
+    """
+    gap_ms = gap_minutes * 60 * 1000
+    events = df.withColumn("_seed", F.lit(False))
+    if context_df is not None:
+        seeds = last_event_per_device(context_df).select(
+            "anonymous_id",
+            "event_id",
+            "derived_ts",
+            F.col("session_start_ts").alias("_seed_start"),
+            (F.col("session_event_seq") - 1).alias("_seed_offset"),
+            F.lit(True).alias("_seed"),
+        )
+        events = events.unionByName(seeds, allowMissingColumns=True)
+    by_device = Window.partitionBy("anonymous_id").orderBy("derived_ts", "event_id")
+    gap = F.unix_millis("derived_ts") - F.unix_millis(F.lag("derived_ts").over(by_device))
+    starts = F.col("_seed") | gap.isNull() | (gap > gap_ms)
+    events = events.withColumn("_starts", starts).withColumn(
+        "_session_no",
+        F.sum(F.col("_starts").cast("int")).over(
+            by_device.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        ),
+    )
+    in_session = Window.partitionBy("anonymous_id", "_session_no").orderBy("derived_ts", "event_id")
+    first_row = Window.partitionBy("anonymous_id", "_session_no")
+    start = F.min(F.coalesce(F.col("_seed_start"), F.col("derived_ts"))).over(first_row)
+    offset = F.coalesce(F.max("_seed_offset").over(first_row), F.lit(0))
+    sessionized = (
+        events.withColumn("session_start_ts", start)
+        .withColumn("session_event_seq", (offset + F.row_number().over(in_session)).cast("int"))
+        .withColumn("session_id", session_id_of(F.col("anonymous_id"), F.col("session_start_ts")))
+    )
+    return sessionized.where(~F.col("_seed")).drop(
+        "_seed", "_seed_start", "_seed_offset", "_starts", "_session_no"
+    )

@@ -1,0 +1,293 @@
+"""Stage arrival days: landing CSV → validated, deduplicated, sessionized Parquet lake.
+
+One job stages a run of consecutive arrival days ``D1..Dn`` (one day is a run of one):
+
+1. read every line of the landing folders ``D1..Dn`` (``landing``), parse, type and validate
+   it (``validate``); failing lines go to ``quarantine/arrival_date=D`` with their reason;
+2. deduplicate the valid rows on ``event_id`` against each other and against every event the
+   lake accepted on earlier arrival days (``dedupe``);
+3. rebuild the lake partitions ``event_date ∈ [D1-L, Dn+1]``: the new rows plus the rows of
+   other arrival days already there, sessionized with the sessions of partition ``D1-L-1`` as
+   context (``sessionize``) and bot-flagged (``bots``), then swapped in (``lake``);
+4. write the typed users/products extracts of ``D1..Dn`` and ``_stats/arrival_date=D.json``.
+
+Rows accepted earlier are taken from the lake rather than re-derived from older landing
+folders, so each row's fate is decided once, on its arrival day, with everything that arrived
+before it: staging days one at a time and in one backfill give the same lake (tested). The
+range reaches ``Dn+1`` because ``derived_ts`` may be up to 5 minutes after ``collector_ts``,
+so an event received just before midnight can belong to the next date.
+
+Stage days in arrival order. Re-staging a day replaces its own rows and quarantine and keeps
+the rows of later arrival days; if its landing files changed, re-stage the later days too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from clickstream.config import Settings
+from clickstream.errors import ConfigError, StageFailedError
+from spark_staging.bots import flag_bots
+from spark_staging.dedupe import ORDER_COLUMNS, deduplicate
+from spark_staging.extracts import known_products, stage_extracts
+from spark_staging.lake import (
+    date_range,
+    events_dir,
+    quarantine_dir,
+    read_partitions,
+    replace_partitions,
+    write_stats,
+)
+from spark_staging.landing import available_landing_days, event_files_for_days, read_event_lines
+from spark_staging.schema import (
+    LAKE_EVENT_COLUMNS,
+    LAKE_EVENT_SCHEMA,
+    LANDING_EVENT_COLUMNS,
+    QUARANTINE_COLUMNS,
+    QUARANTINE_REASONS,
+)
+from spark_staging.sessionize import sessionize
+from spark_staging.validate import parse_fields, validate
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["StageStats", "available_landing_days", "stage_days"]
+
+ACCEPTED = "accepted"
+DUPLICATE_EXACT = "duplicate_exact"
+DUPLICATE_PAYLOAD = "duplicate_payload"
+_SESSION_COLUMNS = ("is_bot", "session_id", "session_start_ts", "session_event_seq")
+
+
+@dataclass(frozen=True)
+class StageStats:
+    """Counts for one arrival day; ``input_rows = accepted + quarantined + duplicates``."""
+
+    arrival_date: dt.date
+    input_rows: int
+    accepted: int
+    quarantined: dict[str, int] = field(default_factory=dict)
+    duplicates_exact: int = 0
+    duplicates_payload: int = 0
+    units_fixed: int = 0
+    bots: int = 0
+    seconds: float = 0.0
+
+    @property
+    def quarantined_total(self) -> int:
+        return sum(self.quarantined.values())
+
+    @property
+    def duplicates(self) -> int:
+        return self.duplicates_exact + self.duplicates_payload
+
+    @property
+    def reconciles(self) -> bool:
+        return self.input_rows == self.accepted + self.quarantined_total + self.duplicates
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``_stats`` file body (docs/contracts.md §2)."""
+        return {
+            "arrival_date": self.arrival_date.isoformat(),
+            "input_rows": self.input_rows,
+            "accepted": self.accepted,
+            "quarantined": dict(self.quarantined),
+            "duplicates": {"exact": self.duplicates_exact, "payload": self.duplicates_payload},
+            "units_fixed": self.units_fixed,
+            "bots": self.bots,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def consecutive_runs(days: Sequence[dt.date]) -> list[list[dt.date]]:
+    """Split sorted unique days into runs of consecutive dates (one job per run)."""
+    runs: list[list[dt.date]] = []
+    for day in sorted(set(days)):
+        if runs and day - runs[-1][-1] == dt.timedelta(days=1):
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
+
+
+def stage_days(spark: SparkSession, settings: Settings, days: Sequence[dt.date]) -> list[StageStats]:
+    """Stage arrival ``days`` (consecutive days in one job) and return their stats in order.
+
+    Raises EmptyInputError (before any Spark work) when a day has no landing files.
+    """
+    if not days:
+        raise ConfigError("no days to stage: pass --date D or --from D1 --to D2.")
+    runs = consecutive_runs(days)
+    for run in runs:  # fail fast on a missing day before spending minutes on earlier ones
+        event_files_for_days(settings, run)
+    results: list[StageStats] = []
+    for run in runs:
+        results.extend(_stage_run(spark, settings, run))
+    return results
+
+
+def classify(
+    spark: SparkSession, settings: Settings, days: list[dt.date], lake_events: DataFrame
+) -> DataFrame:
+    """Every landing line of ``days`` with ``outcome``: a quarantine reason, ``accepted``,
+    ``duplicate_exact`` or ``duplicate_payload`` (plus its typed fields)."""
+    lines = read_event_lines(spark, event_files_for_days(settings, days))
+    products = known_products(spark, settings, days[-1])
+    checked = validate(parse_fields(lines), settings.lateness_days, products)
+    keep = (
+        *LANDING_EVENT_COLUMNS,
+        *(c for c in ORDER_COLUMNS if c not in LANDING_EVENT_COLUMNS),
+        "raw_line",
+        "derived_ts",
+        "event_date",
+        "units_fixed",
+        "reason",
+        "detail",
+    )
+    checked = checked.select(*keep)
+    prior = lake_events.where(F.col("arrival_date") < F.lit(days[0]))
+    deduped = deduplicate(checked.where(F.col("reason").isNull()), prior).withColumn(
+        "outcome",
+        F.when(F.col("duplicate") == "exact", DUPLICATE_EXACT)
+        .when(F.col("duplicate") == "payload", DUPLICATE_PAYLOAD)
+        .otherwise(ACCEPTED),
+    )
+    rejected = checked.where(F.col("reason").isNotNull()).withColumn("outcome", F.col("reason"))
+    return deduped.drop("duplicate").unionByName(rejected)
+
+
+def _collect_counts(classified: DataFrame) -> dict[dt.date, dict[str, int]]:
+    """``{arrival_date: {outcome: n, 'units_fixed': n}}`` in one aggregation."""
+    rows = (
+        classified.groupBy("arrival_date", "outcome")
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum(
+                (F.col("units_fixed") & (F.col("outcome") != "malformed")).cast("int")
+            ).alias("fixed"),
+        )
+        .collect()
+    )
+    counts: dict[dt.date, dict[str, int]] = {}
+    for row in rows:
+        day = counts.setdefault(row["arrival_date"], {})
+        day[row["outcome"]] = day.get(row["outcome"], 0) + row["n"]
+        day["units_fixed"] = day.get("units_fixed", 0) + int(row["fixed"] or 0)
+    return counts
+
+
+def _rebuild_events(
+    settings: Settings, days: list[dt.date], accepted: DataFrame, lake_events: DataFrame
+) -> list[dt.date]:
+    """Resessionize and replace lake partitions ``[D1-L, Dn+1]``; return that range."""
+    first, last = days[0], days[-1]
+    rewritten = date_range(first - dt.timedelta(days=settings.lateness_days), last + dt.timedelta(days=1))
+    context_day = rewritten[0] - dt.timedelta(days=1)
+    in_range = F.col("event_date").isin(*rewritten)
+    others = lake_events.where(in_range & ~F.col("arrival_date").between(first, last))
+    fresh = accepted.select(*(c for c in LAKE_EVENT_COLUMNS if c not in _SESSION_COLUMNS))
+    events = fresh.unionByName(others.drop(*_SESSION_COLUMNS))
+    context = lake_events.where(F.col("event_date") == F.lit(context_day))
+    result = flag_bots(sessionize(events, settings.session_gap_minutes, context))
+    replace_partitions(
+        result.select(*LAKE_EVENT_COLUMNS),
+        events_dir(settings),
+        "event_date",
+        rewritten,
+        sort_within=("anonymous_id", "derived_ts", "event_id"),
+    )
+    return rewritten
+
+
+def _stage_run(spark: SparkSession, settings: Settings, days: list[dt.date]) -> list[StageStats]:
+    started = time.perf_counter()
+    logger.info("staging arrival days %s..%s", days[0], days[-1])
+    lake_events = read_partitions(spark, events_dir(settings), "event_date", LAKE_EVENT_SCHEMA)
+    classified = classify(spark, settings, days, lake_events).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        counts = _collect_counts(classified)
+        quarantine = classified.where(F.col("outcome").isin(*QUARANTINE_REASONS)).select(
+            "arrival_date",
+            "source_file",
+            "line_number",
+            F.col("outcome").alias("reason"),
+            "detail",
+            F.when(F.col("outcome") != "malformed", F.col("event_id")).alias("event_id"),
+            "raw_line",
+        )
+        replace_partitions(
+            quarantine.select(*QUARANTINE_COLUMNS),
+            quarantine_dir(settings),
+            "arrival_date",
+            days,
+            sort_within=("source_file", "line_number"),
+        )
+        accepted = classified.where(F.col("outcome") == ACCEPTED)
+        rewritten = _rebuild_events(settings, days, accepted, lake_events)
+    finally:
+        classified.unpersist()
+    stage_extracts(spark, settings, days)
+    written = _written_counts(spark, settings, days, rewritten)
+    seconds = time.perf_counter() - started
+    results = [_day_stats(day, counts.get(day, {}), written.get(day, (0, 0)), seconds) for day in days]
+    for stats in results:
+        write_stats(settings, stats.arrival_date, stats.to_json())
+        logger.info(
+            "staged %s: %d rows in, %d accepted, %d quarantined, %d duplicates, %d bots, %.1f s",
+            stats.arrival_date,
+            stats.input_rows,
+            stats.accepted,
+            stats.quarantined_total,
+            stats.duplicates,
+            stats.bots,
+            seconds,
+        )
+    return results
+
+
+def _written_counts(
+    spark: SparkSession, settings: Settings, days: list[dt.date], rewritten: list[dt.date]
+) -> dict[dt.date, tuple[int, int]]:
+    """``{arrival_date: (rows, bot rows)}`` as written to the lake (read back, cheap)."""
+    lake = read_partitions(spark, events_dir(settings), "event_date", LAKE_EVENT_SCHEMA, rewritten)
+    rows = (
+        lake.where(F.col("arrival_date").between(days[0], days[-1]))
+        .groupBy("arrival_date")
+        .agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("is_bot").cast("int")).alias("bots"))
+        .collect()
+    )
+    return {row["arrival_date"]: (row["n"], int(row["bots"] or 0)) for row in rows}
+
+
+def _day_stats(
+    day: dt.date, counts: dict[str, int], written: tuple[int, int], seconds: float
+) -> StageStats:
+    stats = StageStats(
+        arrival_date=day,
+        input_rows=sum(n for key, n in counts.items() if key != "units_fixed"),
+        accepted=counts.get(ACCEPTED, 0),
+        quarantined={reason: counts.get(reason, 0) for reason in QUARANTINE_REASONS},
+        duplicates_exact=counts.get(DUPLICATE_EXACT, 0),
+        duplicates_payload=counts.get(DUPLICATE_PAYLOAD, 0),
+        units_fixed=counts.get("units_fixed", 0),
+        bots=written[1],
+        seconds=seconds,
+    )
+    if written[0] != stats.accepted:
+        raise StageFailedError(
+            f"staging {day}: {stats.accepted} rows accepted but {written[0]} written to the lake; "
+            "this is a bug, please report it with the landing files."
+        )
+    return stats

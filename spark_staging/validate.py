@@ -1,0 +1,210 @@
+"""Parse landing lines into fields, type them and decide each row's quarantine reason.
+
+Rules run in the contract's order and the first failing one wins (docs/contracts.md §2):
+``malformed`` → ``missing_field`` → ``bad_type`` → ``unknown_event`` → ``future_ts`` →
+``too_late`` → ``orphan_product``. Every rule is a Spark column expression (no Python UDF), so
+the same code runs on ``local[N]`` and on a standalone cluster.
+
+A line is ``malformed`` when its double quotes are unbalanced (RFC 4180 lines always have an
+even number) or when it does not have exactly 26 fields once quoted sections (which may hold
+commas and doubled quotes) are set aside. Negative timestamps count as absurd (``bad_type``);
+a row whose derived time is negative (a device interval of decades) is ``too_late``.
+"""
+
+from __future__ import annotations
+
+import operator
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from spark_staging.schema import (
+    EVENT_NAMES,
+    LANDING_EVENT_COLUMNS,
+    PRICE_TYPE,
+    REQUIRED_COLUMNS,
+    REVENUE_TYPE,
+    TIMESTAMP_COLUMNS,
+)
+from spark_staging.skew import MAX_EPOCH_MS, correct_clock_skew, fix_units, millis_to_timestamp
+
+FUTURE_TOLERANCE_MS = 5 * 60 * 1000
+"""``derived_ts`` may be at most this far after ``collector_ts`` (device/collector jitter)."""
+
+MAX_PRICE = 100_000
+MAX_QUANTITY = 1_000
+
+_CSV_OPTIONS = {"escape": '"', "quote": '"', "mode": "PERMISSIVE"}
+_QUOTED_SECTION = r'"([^"]|"")*"'
+_STRING_SCHEMA = ", ".join(f"{name} string" for name in LANDING_EVENT_COLUMNS)
+
+
+def parse_fields(lines: DataFrame) -> DataFrame:
+    """Add the 26 landing columns (strings, ``""`` → null) and ``_field_count``/``_quotes_ok``.
+
+    Expects a ``raw_line`` column; other columns pass through. Parsing uses Spark's own CSV
+    parser (``from_csv`` with ``"`` as quote and escape, i.e. RFC 4180 doubled quotes).
+    """
+    quotes = F.length("raw_line") - F.length(F.regexp_replace("raw_line", '"', ""))
+    unquoted = F.regexp_replace("raw_line", _QUOTED_SECTION, "")
+    parsed = lines.withColumn("_parsed", F.from_csv(F.col("raw_line"), _STRING_SCHEMA, _CSV_OPTIONS))
+    return parsed.select(
+        *(c for c in lines.columns),
+        *(F.nullif(F.col(f"_parsed.{name}"), F.lit("")).alias(name) for name in LANDING_EVENT_COLUMNS),
+        (quotes % 2 == 0).alias("_quotes_ok"),
+        F.size(F.split(unquoted, ",", -1)).alias("_field_count"),
+    )
+
+
+def _try_cast(name: str, type_name: str) -> Column:
+    return F.expr(f"try_cast(`{name}` as {type_name})")
+
+
+def _names_where(condition_by_name: dict[str, Column], sep: str = ", ") -> Column:
+    """Comma list of the names whose condition holds (``concat_ws`` skips the nulls)."""
+    return F.concat_ws(sep, *(F.when(cond, F.lit(name)) for name, cond in condition_by_name.items()))
+
+
+def _quoted(name: str) -> Column:
+    return F.concat(F.lit(f"{name} '"), F.col(f"_raw_{name}"), F.lit("'"))
+
+
+def type_fields(df: DataFrame) -> DataFrame:
+    """Type the landing strings; keep the raw strings as ``_raw_<col>`` for error details.
+
+    Adds ``_bad_type`` (a detail string, null when every typed field is fine), the epoch-ms
+    longs ``_<ts>_ms`` and ``units_fixed`` (any timestamp was written in seconds).
+    """
+    typed_names = (*TIMESTAMP_COLUMNS, "price", "quantity", "revenue")
+    df = df.select(
+        *(c for c in df.columns if c not in typed_names),
+        *(F.col(name).alias(f"_raw_{name}") for name in typed_names),
+    )
+    problems: list[Column] = []
+    any_fixed = F.lit(False)
+    for name in TIMESTAMP_COLUMNS:
+        epoch = _try_cast(f"_raw_{name}", "bigint")
+        epoch_ms, was_seconds = fix_units(epoch)
+        df = df.withColumn(f"_{name}_ms", epoch_ms)
+        any_fixed = any_fixed | was_seconds
+        raw = F.col(f"_raw_{name}")
+        problems.append(
+            F.when(raw.isNotNull() & epoch.isNull(), F.concat(_quoted(name), F.lit(" is not an integer")))
+            .when(epoch < 0, F.concat(_quoted(name), F.lit(" is negative")))
+        )
+        df = df.withColumn(name, millis_to_timestamp(F.col(f"_{name}_ms")))
+    checks = {
+        "price": (PRICE_TYPE.simpleString(), MAX_PRICE, "a decimal"),
+        "quantity": ("int", MAX_QUANTITY, "an integer"),
+        "revenue": (REVENUE_TYPE.simpleString(), None, "a decimal"),
+    }
+    for name, (type_name, maximum, kind) in checks.items():
+        value = _try_cast(f"_raw_{name}", type_name)
+        raw = F.col(f"_raw_{name}")
+        problem = F.when(raw.isNotNull() & value.isNull(), F.concat(_quoted(name), F.lit(f" is not {kind}")))
+        if maximum is not None:
+            problem = problem.when(value < 0, F.concat(_quoted(name), F.lit(" is negative"))).when(
+                value > maximum, F.concat(_quoted(name), F.lit(f" is above {maximum}"))
+            )
+        problems.append(problem)
+        df = df.withColumn(name, value)
+    detail = F.concat_ws("; ", *problems)
+    return df.withColumn("_bad_type", F.when(detail != "", detail)).withColumn("units_fixed", any_fixed)
+
+
+def _rules(lateness_days: int, check_products: bool) -> list[tuple[str, Column, Column]]:
+    """``(reason, failed, detail)`` per rule, in contract order."""
+    n_fields = len(LANDING_EVENT_COLUMNS)
+    created, sent, collector = (F.col(f"_{name}_ms") for name in TIMESTAMP_COLUMNS)
+    derived = collector - (sent - created)
+    earliest_day = F.date_sub("arrival_date", lateness_days)
+    earliest_ms = F.unix_millis(F.to_timestamp(earliest_day))
+    missing = {name: F.col(name).isNull() for name in REQUIRED_COLUMNS}
+    any_after_2100 = (created > MAX_EPOCH_MS) | (sent > MAX_EPOCH_MS) | (collector > MAX_EPOCH_MS)
+    rules = [
+        (
+            "malformed",
+            ~F.col("_quotes_ok") | (F.col("_field_count") != n_fields) | (F.col("raw_line") == ""),
+            F.when(F.col("raw_line") == "", F.lit("empty line"))
+            .when(~F.col("_quotes_ok"), F.lit("unbalanced double quotes"))
+            .otherwise(
+                F.format_string(f"expected {n_fields} fields, found %d", F.col("_field_count"))
+            ),
+        ),
+        (
+            "missing_field",
+            reduce(operator.or_, missing.values()),
+            F.concat(F.lit("empty required field(s): "), _names_where(missing)),
+        ),
+        ("bad_type", F.col("_bad_type").isNotNull(), F.col("_bad_type")),
+        (
+            "unknown_event",
+            ~F.col("event_name").isin(*EVENT_NAMES),
+            F.concat(F.lit("event_name '"), F.col("event_name"), F.lit("' is not a known event")),
+        ),
+        (
+            "future_ts",
+            any_after_2100 | (derived > collector + FUTURE_TOLERANCE_MS) | (derived > MAX_EPOCH_MS),
+            F.when(any_after_2100, F.lit("a timestamp is after 2100-01-01")).otherwise(
+                F.format_string(
+                    "derived_ts is %.1f min after collector_ts (tolerance 5 min)",
+                    (derived - collector) / 60000.0,
+                )
+            ),
+        ),
+        (
+            "too_late",
+            derived < earliest_ms,
+            F.format_string(
+                "event date %s is more than %d day(s) before arrival date %s",
+                F.coalesce(F.to_date(millis_to_timestamp(derived)).cast("string"), F.lit("<1970")),
+                F.lit(lateness_days),
+                F.col("arrival_date").cast("string"),
+            ),
+        ),
+    ]
+    if check_products:
+        rules.append(
+            (
+                "orphan_product",
+                F.col("product_id").isNotNull()
+                & (
+                    F.col("_first_extract_date").isNull()
+                    | (F.col("_first_extract_date") > F.col("arrival_date"))
+                ),
+                F.format_string(
+                    "product_id '%s' is in no products extract up to %s",
+                    F.col("product_id"),
+                    F.col("arrival_date").cast("string"),
+                ),
+            )
+        )
+    return rules
+
+
+def validate(
+    parsed: DataFrame, lateness_days: int, known_products: DataFrame | None = None
+) -> DataFrame:
+    """Type parsed lines and add ``reason``/``detail`` (null when the row is valid).
+
+    ``parsed`` is :func:`parse_fields` output (with ``arrival_date``, ``source_file``,
+    ``line_number``, ``raw_line``). ``known_products`` has ``product_id, first_extract_date``
+    (the first extract that lists it); ``None`` skips the orphan rule (no catalogue at all).
+    Adds typed columns, ``derived_ts``, ``event_date`` and ``units_fixed``. Rows are never
+    removed: quarantine and acceptance are decided by the caller from ``reason``.
+    """
+    df = type_fields(parsed)
+    if known_products is not None:
+        products = known_products.select(
+            "product_id", F.col("first_extract_date").alias("_first_extract_date")
+        )
+        df = df.join(F.broadcast(products), on="product_id", how="left")
+    rules = _rules(lateness_days, check_products=known_products is not None)
+    reason: Column = F.lit(None).cast("string")
+    detail: Column = F.lit(None).cast("string")
+    for name, failed, text in reversed(rules):  # build the CASE so the first rule wins
+        reason = F.when(failed, F.lit(name)).otherwise(reason)
+        detail = F.when(failed, text).otherwise(detail)
+    df = df.withColumn("reason", reason).withColumn("detail", detail)
+    return correct_clock_skew(df)
