@@ -18,14 +18,15 @@ step_counts as (
         steps.step_name,
         count(*) filter (where steps.is_reached) as sessions
     from funnel
-    cross join lateral (
-        values
-        (1, 'session_start', true),
-        (2, 'product_view', funnel.reached_product_view),
-        (3, 'add_to_cart', funnel.reached_add_to_cart),
-        (4, 'checkout', funnel.reached_checkout),
-        (5, 'purchase', funnel.reached_purchase)
-    ) as steps (step_number, step_name, is_reached)
+    cross join
+        lateral (
+            values
+            (1, 'session_start', true),
+            (2, 'product_view', funnel.reached_product_view),
+            (3, 'add_to_cart', funnel.reached_add_to_cart),
+            (4, 'checkout', funnel.reached_checkout),
+            (5, 'purchase', funnel.reached_purchase)
+        ) as steps (step_number, step_name, is_reached)
     group by
         steps.step_number,
         steps.step_name

@@ -35,4 +35,4 @@ final as (
 )
 
 select * from final
-order by sessions desc, channel
+order by sessions desc, channel asc

@@ -35,4 +35,4 @@ final as (
 )
 
 select * from final
-order by sessions desc, device_type
+order by sessions desc, device_type asc

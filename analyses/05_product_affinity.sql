@@ -29,8 +29,8 @@ ranked as (
             order by
                 affinity.lift desc,
                 affinity.pair_orders desc,
-                affinity.antecedent_product_id,
-                affinity.consequent_product_id
+                affinity.antecedent_product_id asc,
+                affinity.consequent_product_id asc
         ) as lift_rank
     from affinity
     cross join threshold

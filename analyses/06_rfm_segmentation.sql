@@ -37,4 +37,4 @@ final as (
 )
 
 select * from final
-order by revenue desc, rfm_segment
+order by revenue desc, rfm_segment asc

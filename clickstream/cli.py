@@ -167,7 +167,7 @@ def generate(
     settings = _settings(ctx)
     start = parse_date(start_date, "--start-date")
     day_range(start, days)
-    config = _generator_config(seed, events_per_day, defect_rate, bot_share)
+    config = _generator_config(seed, events_per_day, defect_rate, bot_share, start)
     from generator import generate as generate_days
 
     target = (out_dir or settings.landing_dir).resolve()
@@ -177,13 +177,21 @@ def generate(
 
 
 def _generator_config(
-    seed: int, events_per_day: int, defect_rate: float | None, bot_share: float | None
+    seed: int,
+    events_per_day: int,
+    defect_rate: float | None,
+    bot_share: float | None,
+    start_date: dt.date,
 ) -> Any:
     if events_per_day <= 0:
         raise ConfigError(f"--events-per-day must be positive, got {events_per_day}.")
     from generator import GeneratorConfig
 
-    overrides: dict[str, Any] = {"seed": seed, "events_per_day": events_per_day}
+    overrides: dict[str, Any] = {
+        "seed": seed,
+        "events_per_day": events_per_day,
+        "start_date": start_date,
+    }
     if defect_rate is not None:
         overrides["defect_rate"] = defect_rate
     if bot_share is not None:

@@ -68,7 +68,9 @@ def run_all(
             import generator
 
             day_list = day_range(start_date, days)
-            config = generator.GeneratorConfig(seed=seed, events_per_day=events_per_day)
+            config = generator.GeneratorConfig(
+                seed=seed, events_per_day=events_per_day, start_date=start_date
+            )
             land_day = functools.partial(
                 generator.generate_day, config, out_dir=settings.landing_dir
             )

@@ -28,7 +28,7 @@ DEFECT_KINDS: tuple[str, ...] = (
     "orphan_product",
     "too_late",
 )
-"""Manifest keys of the deliberate defects, in the order their codes are numbered (code = index+1)."""
+"""Manifest keys of the deliberate defects, in code order (code = index + 1, 0 = clean)."""
 
 QUARANTINE_REASONS: tuple[str, ...] = (
     "malformed",
@@ -87,7 +87,7 @@ class GeneratorConfig:
     lateness_days: int = 3
     too_late_rate: float = 0.0
     defect_weights: tuple[tuple[str, float], ...] = DEFAULT_DEFECT_WEIGHTS
-    chunk_events: int = 250_000
+    chunk_events: int = 100_000
     daily_new_user_rate: float = 0.01
     daily_user_change_rate: float = 0.01
     daily_new_product_rate: float = 0.004

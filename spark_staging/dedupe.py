@@ -51,8 +51,4 @@ def deduplicate(df: DataFrame, prior: DataFrame | None = None) -> DataFrame:
         .when(F.col("_payload") == first_payload, F.lit("exact"))
         .otherwise(F.lit("payload"))
     )
-    return (
-        current.withColumn("duplicate", kind)
-        .where(~F.col("_prior"))
-        .drop("_prior", "_payload")
-    )
+    return current.withColumn("duplicate", kind).where(~F.col("_prior")).drop("_prior", "_payload")

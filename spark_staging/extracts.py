@@ -40,7 +40,8 @@ def _typed(name: str, field: StructField) -> Column:
 def read_extract(spark: SparkSession, path: Path, schema: StructType) -> DataFrame:
     """Read one extract CSV (explicit schema, RFC 4180 quoting) and type it; raise if bad."""
     strings = StructType(
-        [StructField(f.name, StringType()) for f in schema.fields] + [StructField(_CORRUPT, StringType())]
+        [StructField(f.name, StringType()) for f in schema.fields]
+        + [StructField(_CORRUPT, StringType())]
     )
     raw = (
         spark.read.schema(strings)

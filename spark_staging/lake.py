@@ -79,9 +79,13 @@ def read_partitions(
     if not paths:
         return spark.createDataFrame([], schema)
     file_schema = StructType([f for f in schema.fields if f.name != column])
-    df = spark.read.schema(
-        StructType([*file_schema.fields, StructField(column, schema[column].dataType)])
-    ).option("basePath", str(root)).parquet(*paths)
+    df = (
+        spark.read.schema(
+            StructType([*file_schema.fields, StructField(column, schema[column].dataType)])
+        )
+        .option("basePath", str(root))
+        .parquet(*paths)
+    )
     return df.select(*schema.fieldNames())
 
 
@@ -145,4 +149,3 @@ def write_stats(settings: Settings, day: dt.date, stats: dict[str, Any]) -> Path
 def date_range(first: dt.date, last: dt.date) -> list[dt.date]:
     """Every date from ``first`` to ``last`` inclusive."""
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-

@@ -1,7 +1,11 @@
 """Load arrival days from the Parquet lake into PostgreSQL ``raw`` with COPY.
 
 ``load(D)`` mirrors what ``stage(D)`` wrote (docs/contracts.md §2–3): the event partitions
-``event_date ∈ [D-L, D]``, the quarantine rows of arrival D and the users/products extracts of D.
+``event_date ∈ [D-L, D+1]``, the quarantine rows of arrival D and the users/products extracts of
+D. The window reaches D+1 like staging's: ``derived_ts`` may be up to 5 minutes after
+``collector_ts``, so an event received just before midnight belongs to the next date. A window
+day without a lake partition loses its raw partition too (staging removes partitions that end
+up empty), so ``raw`` always equals the lake for the days it replaced.
 
 How, and why:
 
@@ -118,8 +122,8 @@ class LakeStats:
 
 
 def event_window(day: dt.date, lateness_days: int) -> list[dt.date]:
-    """The event_dates ``[day - L, day]`` that staging(day) rewrote, ascending."""
-    return [day - dt.timedelta(days=offset) for offset in range(lateness_days, -1, -1)]
+    """The event_dates ``[day - L, day + 1]`` that staging(day) rewrote, ascending."""
+    return [day + dt.timedelta(days=offset) for offset in range(-lateness_days, 2)]
 
 
 def stats_path(lake_dir: Path, day: dt.date) -> Path:
@@ -214,10 +218,21 @@ def iter_lake_batches(
         wanted = [name for name in columns if name in present]
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=wanted):
             arrays = [
-                batch.column(name) if name in present else constant.slice(0, batch.num_rows)
+                _csv_friendly(batch.column(name))
+                if name in present
+                else constant.slice(0, batch.num_rows)
                 for name in columns
             ]
             yield pa.RecordBatch.from_arrays(arrays, names=list(columns))
+
+
+def _csv_friendly(array: pa.Array) -> pa.Array:
+    """Zone-aware timestamps as naive UTC: Arrow formats those ~30x faster (no zone lookup),
+    and the load's session runs with ``timezone = 'UTC'`` so PostgreSQL reads the same instant.
+    """
+    if pa.types.is_timestamp(array.type) and array.type.tz is not None:
+        return array.cast(pa.timestamp(array.type.unit))
+    return array
 
 
 class CsvBatchStream:
@@ -241,7 +256,7 @@ class CsvBatchStream:
                 continue
             sink = pa.BufferOutputStream()
             pacsv.write_csv(batch, sink, self._OPTIONS)
-            self._buffer = memoryview(sink.getvalue())  # type: ignore[arg-type]
+            self._buffer = memoryview(sink.getvalue())
             self.rows += batch.num_rows
             self._on_batch(batch.num_rows)
             return True
@@ -385,6 +400,7 @@ class _DayLoader:
             directory = partition_dir(self.lake_dir, "events", "event_date", event_date)
             if not lake_files(directory):
                 continue
+            clock = time.perf_counter()
             self.cur.execute(ddl.create_loading_partition_sql(event_date))
             rows = self._copy_dir(
                 ddl.loading_table_name(event_date),
@@ -394,8 +410,15 @@ class _DayLoader:
                 event_date,
                 freeze=True,
             )
+            copied = time.perf_counter()
             self.cur.execute(ddl.add_loading_primary_key_sql(event_date))
-            logger.debug("load: event_date %s: %d rows copied", event_date, rows)
+            logger.debug(
+                "load: event_date %s: %d rows copied in %.2f s, primary key in %.2f s",
+                event_date,
+                rows,
+                copied - clock,
+                time.perf_counter() - copied,
+            )
             built.append(event_date)
         return built
 
@@ -429,18 +452,23 @@ class _DayLoader:
                 self.cur.execute(statement)
 
     def arrival_figures(self) -> tuple[int, str]:
-        """Rows of raw.events with this arrival_date and the md5 of their sorted event_ids.
+        """Rows of raw.events with this arrival_date and the md5 of their event_ids sorted
+        bytewise (``collate "C"``: locale-independent, and twice as fast) joined by ','.
 
         Events of arrival D have event_date >= D - L (older ones are quarantined ``too_late``),
-        so the predicate prunes every older partition.
+        so the predicate prunes every older partition. Later partitions are scanned: a row of
+        arrival D stranded there would be counted and fail the reconciliation, not hide.
         """
+        clock = time.perf_counter()
         self.cur.execute(
-            "select count(*), md5(coalesce(string_agg(event_id, ',' order by event_id), '')) "
+            "select count(*), "
+            "md5(coalesce(string_agg(event_id, ',' order by event_id collate \"C\"), '')) "
             "from raw.events where arrival_date = %s and event_date >= %s",
             (self.day, self.window[0]),
         )
         row = self.cur.fetchone()
         assert row is not None
+        logger.debug("load: arrival figures in %.2f s", time.perf_counter() - clock)
         return int(row[0]), str(row[1])
 
     def write_audit(self, values: Mapping[str, Any]) -> None:

@@ -49,7 +49,12 @@ def sessionize(df: DataFrame, gap_minutes: int, context_df: DataFrame | None = N
     is sessionized lake rows that precede ``df``; they are used as seeds, never returned.
     """
     gap_ms = gap_minutes * 60 * 1000
-    events = df.withColumn("_seed", F.lit(False))
+    events = df.select(
+        "*",
+        F.lit(False).alias("_seed"),
+        F.lit(None).cast("timestamp").alias("_seed_start"),
+        F.lit(None).cast("int").alias("_seed_offset"),
+    )
     if context_df is not None:
         seeds = last_event_per_device(context_df).select(
             "anonymous_id",

@@ -48,4 +48,4 @@ def correct_clock_skew(df: DataFrame) -> DataFrame:
     derived = millis_to_timestamp(
         derived_millis(F.col("dvce_created_ts"), F.col("dvce_sent_ts"), F.col("collector_ts"))
     )
-    return df.withColumn("derived_ts", derived).withColumn("event_date", F.to_date("derived_ts"))
+    return df.select("*", derived.alias("derived_ts"), F.to_date(derived).alias("event_date"))

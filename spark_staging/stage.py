@@ -122,7 +122,9 @@ def consecutive_runs(days: Sequence[dt.date]) -> list[list[dt.date]]:
     return runs
 
 
-def stage_days(spark: SparkSession, settings: Settings, days: Sequence[dt.date]) -> list[StageStats]:
+def stage_days(
+    spark: SparkSession, settings: Settings, days: Sequence[dt.date]
+) -> list[StageStats]:
     """Stage arrival ``days`` (consecutive days in one job) and return their stats in order.
 
     Raises EmptyInputError (before any Spark work) when a day has no landing files.
@@ -174,9 +176,9 @@ def _collect_counts(classified: DataFrame) -> dict[dt.date, dict[str, int]]:
         classified.groupBy("arrival_date", "outcome")
         .agg(
             F.count(F.lit(1)).alias("n"),
-            F.sum(
-                (F.col("units_fixed") & (F.col("outcome") != "malformed")).cast("int")
-            ).alias("fixed"),
+            F.sum((F.col("units_fixed") & (F.col("outcome") != "malformed")).cast("int")).alias(
+                "fixed"
+            ),
         )
         .collect()
     )
@@ -193,7 +195,9 @@ def _rebuild_events(
 ) -> list[dt.date]:
     """Resessionize and replace lake partitions ``[D1-L, Dn+1]``; return that range."""
     first, last = days[0], days[-1]
-    rewritten = date_range(first - dt.timedelta(days=settings.lateness_days), last + dt.timedelta(days=1))
+    rewritten = date_range(
+        first - dt.timedelta(days=settings.lateness_days), last + dt.timedelta(days=1)
+    )
     context_day = rewritten[0] - dt.timedelta(days=1)
     in_range = F.col("event_date").isin(*rewritten)
     others = lake_events.where(in_range & ~F.col("arrival_date").between(first, last))
@@ -241,7 +245,9 @@ def _stage_run(spark: SparkSession, settings: Settings, days: list[dt.date]) -> 
     stage_extracts(spark, settings, days)
     written = _written_counts(spark, settings, days, rewritten)
     seconds = time.perf_counter() - started
-    results = [_day_stats(day, counts.get(day, {}), written.get(day, (0, 0)), seconds) for day in days]
+    results = [
+        _day_stats(day, counts.get(day, {}), written.get(day, (0, 0)), seconds) for day in days
+    ]
     for stats in results:
         write_stats(settings, stats.arrival_date, stats.to_json())
         logger.info(

@@ -48,10 +48,15 @@ def parse_fields(lines: DataFrame) -> DataFrame:
     """
     quotes = F.length("raw_line") - F.length(F.regexp_replace("raw_line", '"', ""))
     unquoted = F.regexp_replace("raw_line", _QUOTED_SECTION, "")
-    parsed = lines.withColumn("_parsed", F.from_csv(F.col("raw_line"), _STRING_SCHEMA, _CSV_OPTIONS))
+    parsed = lines.withColumn(
+        "_parsed", F.from_csv(F.col("raw_line"), _STRING_SCHEMA, _CSV_OPTIONS)
+    )
     return parsed.select(
         *(c for c in lines.columns),
-        *(F.nullif(F.col(f"_parsed.{name}"), F.lit("")).alias(name) for name in LANDING_EVENT_COLUMNS),
+        *(
+            F.nullif(F.col(f"_parsed.{name}"), F.lit("")).alias(name)
+            for name in LANDING_EVENT_COLUMNS
+        ),
         (quotes % 2 == 0).alias("_quotes_ok"),
         F.size(F.split(unquoted, ",", -1)).alias("_field_count"),
     )
@@ -63,7 +68,9 @@ def _try_cast(name: str, type_name: str) -> Column:
 
 def _names_where(condition_by_name: dict[str, Column], sep: str = ", ") -> Column:
     """Comma list of the names whose condition holds (``concat_ws`` skips the nulls)."""
-    return F.concat_ws(sep, *(F.when(cond, F.lit(name)) for name, cond in condition_by_name.items()))
+    return F.concat_ws(
+        sep, *(F.when(cond, F.lit(name)) for name, cond in condition_by_name.items())
+    )
 
 
 def _quoted(name: str) -> Column:
@@ -74,7 +81,8 @@ def type_fields(df: DataFrame) -> DataFrame:
     """Type the landing strings; keep the raw strings as ``_raw_<col>`` for error details.
 
     Adds ``_bad_type`` (a detail string, null when every typed field is fine), the epoch-ms
-    longs ``_<ts>_ms`` and ``units_fixed`` (any timestamp was written in seconds).
+    longs ``_<ts>_ms`` and ``units_fixed`` (any timestamp was written in seconds). Built as
+    one ``select`` (not a chain of ``withColumn``) to keep Spark's plan analysis cheap.
     """
     typed_names = (*TIMESTAMP_COLUMNS, "price", "quantity", "revenue")
     df = df.select(
@@ -82,18 +90,20 @@ def type_fields(df: DataFrame) -> DataFrame:
         *(F.col(name).alias(f"_raw_{name}") for name in typed_names),
     )
     problems: list[Column] = []
-    any_fixed = F.lit(False)
+    outputs: list[Column] = []
+    fixed_flags: list[Column] = []
     for name in TIMESTAMP_COLUMNS:
         epoch = _try_cast(f"_raw_{name}", "bigint")
         epoch_ms, was_seconds = fix_units(epoch)
-        df = df.withColumn(f"_{name}_ms", epoch_ms)
-        any_fixed = any_fixed | was_seconds
+        fixed_flags.append(was_seconds)
+        outputs += [epoch_ms.alias(f"_{name}_ms"), millis_to_timestamp(epoch_ms).alias(name)]
         raw = F.col(f"_raw_{name}")
         problems.append(
-            F.when(raw.isNotNull() & epoch.isNull(), F.concat(_quoted(name), F.lit(" is not an integer")))
-            .when(epoch < 0, F.concat(_quoted(name), F.lit(" is negative")))
+            F.when(
+                raw.isNotNull() & epoch.isNull(),
+                F.concat(_quoted(name), F.lit(" is not an integer")),
+            ).when(epoch < 0, F.concat(_quoted(name), F.lit(" is negative")))
         )
-        df = df.withColumn(name, millis_to_timestamp(F.col(f"_{name}_ms")))
     checks = {
         "price": (PRICE_TYPE.simpleString(), MAX_PRICE, "a decimal"),
         "quantity": ("int", MAX_QUANTITY, "an integer"),
@@ -102,15 +112,22 @@ def type_fields(df: DataFrame) -> DataFrame:
     for name, (type_name, maximum, kind) in checks.items():
         value = _try_cast(f"_raw_{name}", type_name)
         raw = F.col(f"_raw_{name}")
-        problem = F.when(raw.isNotNull() & value.isNull(), F.concat(_quoted(name), F.lit(f" is not {kind}")))
+        problem = F.when(
+            raw.isNotNull() & value.isNull(), F.concat(_quoted(name), F.lit(f" is not {kind}"))
+        )
         if maximum is not None:
             problem = problem.when(value < 0, F.concat(_quoted(name), F.lit(" is negative"))).when(
                 value > maximum, F.concat(_quoted(name), F.lit(f" is above {maximum}"))
             )
         problems.append(problem)
-        df = df.withColumn(name, value)
+        outputs.append(value.alias(name))
     detail = F.concat_ws("; ", *problems)
-    return df.withColumn("_bad_type", F.when(detail != "", detail)).withColumn("units_fixed", any_fixed)
+    return df.select(
+        "*",
+        *outputs,
+        F.when(detail != "", detail).alias("_bad_type"),
+        reduce(operator.or_, fixed_flags).alias("units_fixed"),
+    )
 
 
 def _rules(lateness_days: int, check_products: bool) -> list[tuple[str, Column, Column]]:
@@ -206,5 +223,4 @@ def validate(
     for name, failed, text in reversed(rules):  # build the CASE so the first rule wins
         reason = F.when(failed, F.lit(name)).otherwise(reason)
         detail = F.when(failed, text).otherwise(detail)
-    df = df.withColumn("reason", reason).withColumn("detail", detail)
-    return correct_clock_skew(df)
+    return correct_clock_skew(df.select("*", reason.alias("reason"), detail.alias("detail")))

@@ -17,9 +17,11 @@ import datetime as dt
 import hashlib
 import json
 import random
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -81,7 +83,7 @@ MART_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "fct_events": (
         ("event_id", "text"),
         ("event_name", "text"),
-        ("event_ts", "timestamptz"),
+        ("event_ts", "timestamp"),
         ("event_date", "date"),
         ("date_key", "integer"),
         ("session_id", "text"),
@@ -111,8 +113,8 @@ MART_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("anonymous_id", "text"),
         ("user_id", "text"),
         ("user_sk", "text"),
-        ("session_start_ts", "timestamptz"),
-        ("session_end_ts", "timestamptz"),
+        ("session_start_ts", "timestamp"),
+        ("session_end_ts", "timestamp"),
         ("session_date", "date"),
         ("date_key", "integer"),
         ("duration_seconds", "integer"),
@@ -141,7 +143,7 @@ MART_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("session_id", "text"),
         ("user_id", "text"),
         ("user_sk", "text"),
-        ("ordered_at", "timestamptz"),
+        ("ordered_at", "timestamp"),
         ("date_key", "integer"),
         ("line_count", "integer"),
         ("item_quantity", "integer"),
@@ -157,8 +159,8 @@ MART_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("new_users", "integer"),
         ("orders", "integer"),
         ("revenue", "numeric(14, 2)"),
-        ("conversion_rate", "numeric(10, 4)"),
-        ("bounce_rate", "numeric(10, 4)"),
+        ("conversion_rate", "numeric(7, 4)"),
+        ("bounce_rate", "numeric(7, 4)"),
     ),
 }
 """The mart tables of docs/contracts.md section 4, with plausible PostgreSQL types."""
@@ -193,10 +195,18 @@ RAW_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
 """The raw tables the data-quality analysis reads (docs/contracts.md section 3)."""
 
 CHANNELS = ("direct", "organic_search", "paid_search", "social", "email", "referral")
-DEVICES = (("desktop", "Chrome", "Windows"), ("mobile", "Safari", "iOS"), ("tablet", "Chrome", "Android"))
+DEVICES = (
+    ("desktop", "Chrome", "Windows"),
+    ("mobile", "Safari", "iOS"),
+    ("tablet", "Chrome", "Android"),
+)
 PAGES = ("/", "/category/shoes", "/category/bags", "/sale", "/search", "/cart", "/checkout")
 QUERIES = ("red shoes", "leather bag", "running", "gift", "xyzzy", "sale boots")
-CATEGORIES = (("Fashion", "Shoes", "Sneakers"), ("Fashion", "Bags", "Totes"), ("Home", "Kitchen", "Cups"))
+CATEGORIES = (
+    ("Fashion", "Shoes", "Sneakers"),
+    ("Fashion", "Bags", "Totes"),
+    ("Home", "Kitchen", "Cups"),
+)
 
 
 def md5(*parts: object) -> str:
@@ -276,8 +286,12 @@ def build_synthetic_marts(
     marts.tables["dim_date"] = _date_rows(start - dt.timedelta(days=7), end + dt.timedelta(days=7))
     for channel in CHANNELS:
         marts.rows("dim_channel").append(
-            {"channel_key": md5(channel), "channel": channel, "is_paid": channel == "paid_search",
-             "description": channel.replace("_", " ")}
+            {
+                "channel_key": md5(channel),
+                "channel": channel,
+                "is_paid": channel == "paid_search",
+                "description": channel.replace("_", " "),
+            }
         )
     for device, browser, os_name in DEVICES:
         marts.rows("dim_device").append(
@@ -291,20 +305,42 @@ def build_synthetic_marts(
     for i in range(12):
         pid = f"p{i:02d}"
         l1, l2, l3 = CATEGORIES[i % len(CATEGORIES)]
-        base = {"product_id": pid, "product_name": f"Product {i}", "category_l1": l1,
-                "category_l2": l2, "category_l3": l3, "brand": f"Brand{i % 4}",
-                "is_discontinued": False}
+        base = {
+            "product_id": pid,
+            "product_name": f"Product {i}",
+            "category_l1": l1,
+            "category_l2": l2,
+            "category_l3": l3,
+            "brand": f"Brand{i % 4}",
+            "is_discontinued": False,
+        }
         price = Decimal(10 + 5 * i).quantize(Decimal("0.01"))
         if i == 0:
-            old = {**base, "price": price, "valid_from": far_past,
-                   "valid_to": dt.datetime.combine(change_day, dt.time()), "is_current": False}
-            new = {**base, "price": price * Decimal("0.8"),
-                   "valid_from": dt.datetime.combine(change_day, dt.time()),
-                   "valid_to": far_future, "is_current": True}
+            old = {
+                **base,
+                "price": price,
+                "valid_from": far_past,
+                "valid_to": dt.datetime.combine(change_day, dt.time()),
+                "is_current": False,
+            }
+            new = {
+                **base,
+                "price": price * Decimal("0.8"),
+                "valid_from": dt.datetime.combine(change_day, dt.time()),
+                "valid_to": far_future,
+                "is_current": True,
+            }
             versions = [old, new]
         else:
-            versions = [{**base, "price": price, "valid_from": far_past, "valid_to": far_future,
-                         "is_current": True}]
+            versions = [
+                {
+                    **base,
+                    "price": price,
+                    "valid_from": far_past,
+                    "valid_to": far_future,
+                    "is_current": True,
+                }
+            ]
         for v in versions:
             v["product_sk"] = md5(pid, v["valid_from"])
             v["price"] = Decimal(v["price"]).quantize(Decimal("0.01"))
@@ -314,10 +350,18 @@ def build_synthetic_marts(
     users = [f"u{i:03d}" for i in range(40)]
     for uid in users:
         marts.rows("dim_users").append(
-            {"user_sk": md5(uid, far_past), "user_id": uid, "email": f"{uid}@example.com",
-             "city": "Berlin", "country": "DE", "loyalty_tier": rng.choice(
-                 ("bronze", "silver", "gold", "platinum")), "marketing_opt_in": rng.random() < 0.5,
-             "valid_from": far_past, "valid_to": None, "is_current": True}
+            {
+                "user_sk": md5(uid, far_past),
+                "user_id": uid,
+                "email": f"{uid}@example.com",
+                "city": "Berlin",
+                "country": "DE",
+                "loyalty_tier": rng.choice(("bronze", "silver", "gold", "platinum")),
+                "marketing_opt_in": rng.random() < 0.5,
+                "valid_from": far_past,
+                "valid_to": None,
+                "is_current": True,
+            }
         )
     devices = [f"a{i:03d}" for i in range(90)]
     device_user = {a: (users[i % len(users)] if i < 60 else None) for i, a in enumerate(devices)}
@@ -326,8 +370,11 @@ def build_synthetic_marts(
 
     def version(pid: str, ts: dt.datetime) -> dict[str, Any]:
         naive = ts.replace(tzinfo=None)
-        return next(v for v in products[pid]
-                    if v["valid_from"] <= naive and (v["valid_to"] is None or naive < v["valid_to"]))
+        return next(
+            v
+            for v in products[pid]
+            if v["valid_from"] <= naive and (v["valid_to"] is None or naive < v["valid_to"])
+        )
 
     for d in range(days):
         day = start + dt.timedelta(days=d)
@@ -336,7 +383,8 @@ def build_synthetic_marts(
             is_bot = rng.random() < 0.05
             uid = None if is_bot else device_user[anon]
             ts = dt.datetime.combine(
-                day, dt.time(rng.randrange(24), rng.randrange(60), rng.randrange(60)),
+                day,
+                dt.time(rng.randrange(24), rng.randrange(60), rng.randrange(60)),
                 tzinfo=dt.UTC,
             )
             if md5(anon, int(ts.timestamp() * 1000)) in session_ids:
@@ -349,8 +397,16 @@ def build_synthetic_marts(
     return marts
 
 
-def _session(marts: SyntheticMarts, rng: random.Random, anon: str, uid: str | None,
-             start_ts: dt.datetime, is_bot: bool, first: bool, version: Any) -> None:
+def _session(
+    marts: SyntheticMarts,
+    rng: random.Random,
+    anon: str,
+    uid: str | None,
+    start_ts: dt.datetime,
+    is_bot: bool,
+    first: bool,
+    version: Any,
+) -> None:
     channel = rng.choice(CHANNELS)
     device = rng.choice(DEVICES)[0]
     sid = md5(anon, int(start_ts.timestamp() * 1000))
@@ -389,17 +445,34 @@ def _session(marts: SyntheticMarts, rng: random.Random, anon: str, uid: str | No
                     for p in basket:
                         qty = rng.randrange(1, 3)
                         price = version(p, order_ts)["price"]
-                        events.append({"event_name": "order_completed", "event_ts": order_ts,
-                                       "page_path": "/checkout", "product_id": p,
-                                       "order_id": oid, "price": price, "quantity": qty,
-                                       "revenue": price * qty})
-    _write_session(marts, events, sid, anon, uid, user_sk, channel, device, is_bot, first,
-                   version)
+                        events.append(
+                            {
+                                "event_name": "order_completed",
+                                "event_ts": order_ts,
+                                "page_path": "/checkout",
+                                "product_id": p,
+                                "order_id": oid,
+                                "price": price,
+                                "quantity": qty,
+                                "revenue": price * qty,
+                            }
+                        )
+    _write_session(marts, events, sid, anon, uid, user_sk, channel, device, is_bot, first, version)
 
 
-def _write_session(marts: SyntheticMarts, events: list[dict[str, Any]], sid: str, anon: str,
-                   uid: str | None, user_sk: str | None, channel: str, device: str,
-                   is_bot: bool, first: bool, version: Any) -> None:
+def _write_session(
+    marts: SyntheticMarts,
+    events: list[dict[str, Any]],
+    sid: str,
+    anon: str,
+    uid: str | None,
+    user_sk: str | None,
+    channel: str,
+    device: str,
+    is_bot: bool,
+    first: bool,
+    version: Any,
+) -> None:
     names = [e["event_name"] for e in events]
     page_views = [e for e in events if e["event_name"] == "page_view"]
     lines = [e for e in events if e["event_name"] == "order_completed"]
@@ -407,38 +480,73 @@ def _write_session(marts: SyntheticMarts, events: list[dict[str, Any]], sid: str
     day = start_ts.date()
     for seq, e in enumerate(events, start=1):
         pid = e.get("product_id")
-        marts.rows("fct_events").append({
-            **e, "event_id": md5(sid, seq), "event_date": e["event_ts"].date(),
-            "date_key": int(e["event_ts"].strftime("%Y%m%d")), "session_id": sid,
-            "session_event_seq": seq, "anonymous_id": anon, "user_id": uid, "user_sk": user_sk,
-            "product_sk": version(pid, e["event_ts"])["product_sk"] if pid else None,
-            "channel_key": md5(channel), "device_key": md5(device),
-            "page_url": "https://shop.example" + e["page_path"], "currency": "EUR",
-            "is_bot": is_bot, "arrival_date": e["event_ts"].date(),
-        })
+        marts.rows("fct_events").append(
+            {
+                **e,
+                "event_id": md5(sid, seq),
+                "event_date": e["event_ts"].date(),
+                "date_key": int(e["event_ts"].strftime("%Y%m%d")),
+                "session_id": sid,
+                "session_event_seq": seq,
+                "anonymous_id": anon,
+                "user_id": uid,
+                "user_sk": user_sk,
+                "product_sk": version(pid, e["event_ts"])["product_sk"] if pid else None,
+                "channel_key": md5(channel),
+                "device_key": md5(device),
+                "page_url": "https://shop.example" + e["page_path"],
+                "currency": "EUR",
+                "is_bot": is_bot,
+                "arrival_date": e["event_ts"].date(),
+            }
+        )
     revenue = sum((e["revenue"] for e in lines), Decimal("0.00"))
     if lines:
-        marts.rows("fct_orders").append({
-            "order_id": lines[0]["order_id"], "session_id": sid, "user_id": uid,
-            "user_sk": user_sk, "ordered_at": lines[0]["event_ts"],
-            "date_key": int(lines[0]["event_ts"].strftime("%Y%m%d")), "line_count": len(lines),
-            "item_quantity": sum(e["quantity"] for e in lines), "revenue": revenue,
-        })
-    marts.rows("fct_sessions").append({
-        "session_id": sid, "anonymous_id": anon, "user_id": uid, "user_sk": user_sk,
-        "session_start_ts": start_ts, "session_end_ts": end_ts, "session_date": day,
-        "date_key": int(day.strftime("%Y%m%d")),
-        "duration_seconds": int((end_ts - start_ts).total_seconds()),
-        "event_count": len(events), "page_view_count": len(page_views),
-        "product_view_count": names.count("product_viewed"),
-        "landing_page_path": page_views[0]["page_path"],
-        "exit_page_path": page_views[-1]["page_path"], "channel_key": md5(channel),
-        "channel": channel, "device_key": md5(device), "device_type": device,
-        "is_bounce": len(events) == 1, "has_product_view": "product_viewed" in names,
-        "has_add_to_cart": "product_added" in names, "has_checkout": "checkout_started" in names,
-        "is_converted": bool(lines), "order_count": 1 if lines else 0, "revenue": revenue,
-        "is_bot": is_bot, "is_first_session": first, "source_session_id": None,
-    })
+        marts.rows("fct_orders").append(
+            {
+                "order_id": lines[0]["order_id"],
+                "session_id": sid,
+                "user_id": uid,
+                "user_sk": user_sk,
+                "ordered_at": lines[0]["event_ts"],
+                "date_key": int(lines[0]["event_ts"].strftime("%Y%m%d")),
+                "line_count": len(lines),
+                "item_quantity": sum(e["quantity"] for e in lines),
+                "revenue": revenue,
+            }
+        )
+    marts.rows("fct_sessions").append(
+        {
+            "session_id": sid,
+            "anonymous_id": anon,
+            "user_id": uid,
+            "user_sk": user_sk,
+            "session_start_ts": start_ts,
+            "session_end_ts": end_ts,
+            "session_date": day,
+            "date_key": int(day.strftime("%Y%m%d")),
+            "duration_seconds": int((end_ts - start_ts).total_seconds()),
+            "event_count": len(events),
+            "page_view_count": len(page_views),
+            "product_view_count": names.count("product_viewed"),
+            "landing_page_path": page_views[0]["page_path"],
+            "exit_page_path": page_views[-1]["page_path"],
+            "channel_key": md5(channel),
+            "channel": channel,
+            "device_key": md5(device),
+            "device_type": device,
+            "is_bounce": len(events) == 1,
+            "has_product_view": "product_viewed" in names,
+            "has_add_to_cart": "product_added" in names,
+            "has_checkout": "checkout_started" in names,
+            "is_converted": bool(lines),
+            "order_count": 1 if lines else 0,
+            "revenue": revenue,
+            "is_bot": is_bot,
+            "is_first_session": first,
+            "source_session_id": None,
+        }
+    )
 
 
 def _daily_metrics(marts: SyntheticMarts) -> None:
@@ -448,16 +556,21 @@ def _daily_metrics(marts: SyntheticMarts) -> None:
             groups.setdefault((s["session_date"], s["channel"], s["device_type"]), []).append(s)
     for (day, channel, device), rows in sorted(groups.items()):
         n = len(rows)
-        marts.rows("fct_daily_metrics").append({
-            "date_key": int(day.strftime("%Y%m%d")), "metric_date": day, "channel": channel,
-            "device_type": device, "sessions": n,
-            "users": len({r["user_id"] or r["anonymous_id"] for r in rows}),
-            "new_users": sum(r["is_first_session"] for r in rows),
-            "orders": sum(r["order_count"] for r in rows),
-            "revenue": sum((r["revenue"] for r in rows), Decimal("0.00")),
-            "conversion_rate": Decimal(sum(r["is_converted"] for r in rows)) / n,
-            "bounce_rate": Decimal(sum(r["is_bounce"] for r in rows)) / n,
-        })
+        marts.rows("fct_daily_metrics").append(
+            {
+                "date_key": int(day.strftime("%Y%m%d")),
+                "metric_date": day,
+                "channel": channel,
+                "device_type": device,
+                "sessions": n,
+                "users": len({r["user_id"] or r["anonymous_id"] for r in rows}),
+                "new_users": sum(r["is_first_session"] for r in rows),
+                "orders": sum(r["order_count"] for r in rows),
+                "revenue": sum((r["revenue"] for r in rows), Decimal("0.00")),
+                "conversion_rate": Decimal(sum(r["is_converted"] for r in rows)) / n,
+                "bounce_rate": Decimal(sum(r["is_bounce"] for r in rows)) / n,
+            }
+        )
 
 
 def _quality_rows(marts: SyntheticMarts, start: dt.date, days: int) -> None:
@@ -469,27 +582,94 @@ def _quality_rows(marts: SyntheticMarts, start: dt.date, days: int) -> None:
         for i, reason in enumerate(reasons[: 1 + d % len(reasons)]):
             by_reason[reason] = i + 1
             for n in range(i + 1):
-                marts.rows("raw.events_quarantine").append({
-                    "arrival_date": day, "source_file": "part-00000.csv", "line_number": n + 2,
-                    "reason": reason, "detail": "synthetic", "event_id": None, "raw_line": "x",
-                    "_loaded_at": dt.datetime.combine(day, dt.time(1), tzinfo=dt.UTC),
-                })
+                marts.rows("raw.events_quarantine").append(
+                    {
+                        "arrival_date": day,
+                        "source_file": "part-00000.csv",
+                        "line_number": n + 2,
+                        "reason": reason,
+                        "detail": "synthetic",
+                        "event_id": None,
+                        "raw_line": "x",
+                        "_loaded_at": dt.datetime.combine(day, dt.time(1), tzinfo=dt.UTC),
+                    }
+                )
         quarantined = sum(by_reason.values())
         started = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(1), tzinfo=dt.UTC)
-        marts.rows("raw.load_audit").append({
-            "batch_id": f"b{day:%Y%m%d}", "arrival_date": day,
-            "input_rows": accepted + quarantined + 3, "accepted": accepted,
-            "quarantined": quarantined, "quarantined_by_reason": json.dumps(by_reason),
-            "duplicates_exact": 2, "duplicates_payload": 1, "loaded_rows": accepted,
-            "events_checksum": None, "started_at": started,
-            "finished_at": started + dt.timedelta(seconds=3), "seconds": 3.0,
-        })
+        marts.rows("raw.load_audit").append(
+            {
+                "batch_id": f"b{day:%Y%m%d}",
+                "arrival_date": day,
+                "input_rows": accepted + quarantined + 3,
+                "accepted": accepted,
+                "quarantined": quarantined,
+                "quarantined_by_reason": json.dumps(by_reason),
+                "duplicates_exact": 2,
+                "duplicates_payload": 1,
+                "loaded_rows": accepted,
+                "events_checksum": None,
+                "started_at": started,
+                "finished_at": started + dt.timedelta(seconds=3),
+                "seconds": 3.0,
+            }
+        )
 
 
-def load_synthetic_marts(dsn: str, marts: SyntheticMarts, tables: Sequence[str] | None = None) -> None:
+def load_synthetic_marts(
+    dsn: str, marts: SyntheticMarts, tables: Sequence[str] | None = None
+) -> None:
     """Create the schema and insert every generated table."""
     create_marts_schema(dsn)
     for table, rows in marts.tables.items():
         if tables is not None and table not in tables:
             continue
         insert_rows(dsn, table if "." in table else f"marts.{table}", rows)
+
+
+@dataclass
+class AnalysisWarehouse:
+    """A database holding synthetic marts, the rpt_* models built on them, and one analyze run."""
+
+    dsn: str
+    marts: SyntheticMarts
+    reports_dir: Path
+    target_path: Path
+    build: Any  # clickstream.dbt.DbtResult of building the reporting models
+    report: Any  # clickstream.analyze.AnalysisReport
+
+
+_WAREHOUSES: dict[str, AnalysisWarehouse] = {}
+
+
+def analysis_warehouse(
+    root: Path, create_database: Callable[[str], str], drop_database: Callable[[str], None]
+) -> tuple[AnalysisWarehouse, Callable[[], None] | None]:
+    """Build (once per test session) the synthetic warehouse and run ``run_analyses`` on it.
+
+    Returns the warehouse and, the first time only, the cleanup to register with pytest; both
+    the analysis tests and the browser tests share it instead of paying for dbt twice.
+    """
+    if "default" in _WAREHOUSES:
+        return _WAREHOUSES["default"], None
+    from clickstream.analyze import run_analyses
+    from clickstream.config import Settings
+    from clickstream.dbt import run_dbt
+
+    name = f"clickstream_an_{uuid.uuid4().hex[:10]}"
+    dsn = create_database(name)
+    marts = build_synthetic_marts(days=10, sessions_per_day=50)
+    load_synthetic_marts(dsn, marts)
+    target_path = root / "dbt_target"
+    build = run_dbt(
+        dsn, ["build", "--select", "path:models/marts/reporting"], target_path=target_path
+    )
+    settings = Settings(reports_dir=root / "reports")
+    report = run_analyses(dsn, settings, progress=False, target_path=target_path)
+    warehouse = AnalysisWarehouse(dsn, marts, root / "reports", target_path, build, report)
+    _WAREHOUSES["default"] = warehouse
+
+    def cleanup() -> None:
+        _WAREHOUSES.pop("default", None)
+        drop_database(name)
+
+    return warehouse, cleanup

@@ -111,8 +111,9 @@ def e2e_warehouse(pg_dsn: str, tmp_path_factory: pytest.TempPathFactory, spark):
         warehouse_dir=root / "warehouse",
         spark_shuffle_partitions=2,
     )
-    config = GeneratorConfig(seed=7, events_per_day=3000)
-    days = [dt.date(2024, 3, 1) + dt.timedelta(days=i) for i in range(2)]
+    start = dt.date(2024, 3, 1)
+    config = GeneratorConfig(seed=7, events_per_day=3000, start_date=start)
+    days = [start + dt.timedelta(days=i) for i in range(2)]
     manifests = {}
     results = []
     for day in days:

@@ -216,7 +216,8 @@ def write_partition(
 
 
 def event_window(day: dt.date, lateness_days: int) -> list[dt.date]:
-    return [day - dt.timedelta(days=n) for n in range(lateness_days, -1, -1)]
+    """Event dates ``stage(day)`` rewrites: ``[day - L, day + 1]``."""
+    return [day + dt.timedelta(days=n) for n in range(-lateness_days, 2)]
 
 
 def stage_day(
@@ -235,15 +236,19 @@ def stage_day(
 ) -> dict[str, Any]:
     """Write what ``stage(arrival)`` would, given every accepted event known so far.
 
-    Like Spark's dynamic partition overwrite, only window partitions that receive rows are
-    rewritten (with all events of that date that arrived up to ``arrival``). Returns the stats.
+    ``events`` are all the accepted events the lake holds after that staging (any arrival day).
+    Like ``spark_staging.stage``, every partition of ``[D-L, D+1]`` is rewritten with the events
+    of its date and removed when that leaves it empty. Returns the stats.
     """
-    known = [dict(event) for event in events if event["arrival_date"] <= arrival]
+    known = [dict(event) for event in events]
     for event_date in event_window(arrival, lateness_days):
         rows = [event for event in known if event["event_date"] == event_date]
-        if rows:
+        directory = lake_dir / "events" / f"event_date={event_date.isoformat()}"
+        if not rows:
+            shutil.rmtree(directory, ignore_errors=True)
+        else:
             write_partition(
-                lake_dir / "events" / f"event_date={event_date.isoformat()}",
+                directory,
                 rows,
                 LAKE_EVENT_SCHEMA,
                 int96_timestamps=int96_timestamps,

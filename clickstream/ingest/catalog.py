@@ -25,17 +25,35 @@ ProductAttrs = tuple[str, str, str, str, str]
 """(price, category_l1, category_l2, category_l3, brand) as landing text."""
 
 
+_TS_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
 def format_ts(epoch_ms: int) -> str:
     """Extract timestamp text ``YYYY-MM-DD HH:MM:SS`` (UTC) for an epoch-ms value."""
-    moment = dt.datetime.fromtimestamp(epoch_ms // 1000, tz=dt.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return dt.datetime.fromtimestamp(epoch_ms // 1000, tz=dt.UTC).strftime(_TS_FORMAT)
+
+
+def parse_ts(text: str) -> int:
+    """Epoch ms of extract timestamp text (the inverse of :func:`format_ts`)."""
+    moment = dt.datetime.strptime(text, _TS_FORMAT).replace(tzinfo=dt.UTC)
+    return int(moment.timestamp()) * 1000
 
 
 @dataclass
 class _ProductHistory:
+    created_ms: int
     last_seen_ms: int
     change_ms: list[int] = field(default_factory=list)
     change_attrs: list[ProductAttrs] = field(default_factory=list)
+
+    def prepend(self, epoch_ms: int, attrs: ProductAttrs) -> None:
+        """Add a state observed before every change point so far."""
+        if attrs == self.change_attrs[0]:
+            self.change_ms[0] = epoch_ms
+        else:
+            self.change_ms.insert(0, epoch_ms)
+            self.change_attrs.insert(0, attrs)
+        self.created_ms = min(self.created_ms, epoch_ms)
 
 
 @dataclass(frozen=True)
@@ -54,6 +72,8 @@ class ObservedCatalog:
     def __init__(self) -> None:
         self._products: dict[str, _ProductHistory] = {}
         self._users: dict[str, int] = {}
+        self._product_order: list[tuple[int, str]] | None = None
+        self._user_order: list[tuple[int, str]] | None = None
         self.out_of_order = 0
 
     @property
@@ -69,12 +89,14 @@ class ObservedCatalog:
         first = self._users.get(user_id)
         if first is None or epoch_ms < first:
             self._users[user_id] = epoch_ms
+            self._user_order = None
 
     def observe_product(self, product_id: str, epoch_ms: int, attrs: ProductAttrs) -> None:
         """Record the attributes an event showed for ``product_id`` at ``epoch_ms``."""
+        self._product_order = None
         history = self._products.get(product_id)
         if history is None:
-            self._products[product_id] = _ProductHistory(epoch_ms, [epoch_ms], [attrs])
+            self._products[product_id] = _ProductHistory(epoch_ms, epoch_ms, [epoch_ms], [attrs])
             return
         if epoch_ms >= history.last_seen_ms:
             history.last_seen_ms = epoch_ms
@@ -84,31 +106,50 @@ class ObservedCatalog:
             return
         self.out_of_order += 1
         if epoch_ms < history.change_ms[0]:
-            if attrs == history.change_attrs[0]:
-                history.change_ms[0] = epoch_ms
-            else:
-                history.change_ms.insert(0, epoch_ms)
-                history.change_attrs.insert(0, attrs)
+            history.prepend(epoch_ms, attrs)
+
+    def seed_product(
+        self, product_id: str, created_ms: int, updated_ms: int, attrs: ProductAttrs
+    ) -> None:
+        """Start from a product as an earlier import's extract left it (before this run)."""
+        self._product_order = None
+        history = self._products.get(product_id)
+        if history is None:
+            self._products[product_id] = _ProductHistory(
+                created_ms, updated_ms, [updated_ms], [attrs]
+            )
+            return
+        if updated_ms < history.change_ms[0]:
+            history.prepend(updated_ms, attrs)
+        history.created_ms = min(history.created_ms, created_ms)
 
     def products_as_of(self, end_ms: int) -> Iterator[ProductVersion]:
         """Every product first seen before ``end_ms``, with its latest attributes by then.
 
         ``updated_ms`` is when those attributes were first observed, ``created_ms`` when the
-        product was first seen at all.
+        product was first seen at all. Ordered by (first seen, id): the same products in the
+        same order however the input was split into files or calls.
         """
-        for product_id, history in self._products.items():
-            if history.change_ms[0] >= end_ms:
-                continue
-            index = bisect.bisect_left(history.change_ms, end_ms) - 1
+        if self._product_order is None:
+            self._product_order = sorted((h.created_ms, p) for p, h in self._products.items())
+        for created_ms, product_id in self._product_order:
+            if created_ms >= end_ms:
+                return
+            history = self._products[product_id]
+            # max(): a seeded product's first change point can lie after its creation
+            index = max(bisect.bisect_left(history.change_ms, end_ms) - 1, 0)
             yield ProductVersion(
                 product_id,
                 history.change_attrs[index],
-                history.change_ms[0],
+                created_ms,
                 history.change_ms[index],
             )
 
     def users_as_of(self, end_ms: int) -> Iterator[tuple[str, int]]:
-        """``(user_id, first_seen_ms)`` of every user first seen before ``end_ms``."""
-        for user_id, first_ms in self._users.items():
-            if first_ms < end_ms:
-                yield user_id, first_ms
+        """``(user_id, first_seen_ms)`` of users first seen before ``end_ms``, by first seen."""
+        if self._user_order is None:
+            self._user_order = sorted((ms, u) for u, ms in self._users.items())
+        for first_ms, user_id in self._user_order:
+            if first_ms >= end_ms:
+                return
+            yield user_id, first_ms

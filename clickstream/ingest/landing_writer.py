@@ -83,8 +83,8 @@ PRODUCT_COLUMNS: tuple[str, ...] = (
     "updated_at",
 )
 
-_ROWS_PER_PART = 1_000_000
-"""Start a new part file after this many rows, so no single landing file grows without bound."""
+_ROWS_PER_PART = 250_000
+"""Start a new part file after this many rows (≈60 MB): staging reads each file as one value."""
 
 
 class _DayFile:
@@ -114,6 +114,7 @@ class LandingWriter:
         self.rows_by_day: dict[dt.date, int] = {}
         self._open: OrderedDict[dt.date, _DayFile] = OrderedDict()
         self._next_part: dict[dt.date, int] = {}
+        self._current: tuple[dt.date, _DayFile] | None = None  # fast path: same day as before
 
     def __enter__(self) -> LandingWriter:
         self.scratch.mkdir(parents=True, exist_ok=False)
@@ -137,6 +138,14 @@ class LandingWriter:
         return root / "events" / f"event_date={day.isoformat()}"
 
     def _day_file(self, day: dt.date) -> _DayFile:
+        current = self._current
+        if current is not None and current[0] == day and current[1].rows < _ROWS_PER_PART:
+            return current[1]
+        day_file = self._lookup(day)
+        self._current = (day, day_file)
+        return day_file
+
+    def _lookup(self, day: dt.date) -> _DayFile:
         day_file = self._open.get(day)
         if day_file is not None and day_file.rows < _ROWS_PER_PART:
             self._open.move_to_end(day)
@@ -192,6 +201,7 @@ class LandingWriter:
         (folder / "_manifest.json").write_text(text + "\n", encoding="utf-8")
 
     def _close_all(self) -> None:
+        self._current = None
         while self._open:
             _, day_file = self._open.popitem(last=False)
             day_file.close()

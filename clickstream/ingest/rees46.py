@@ -41,7 +41,7 @@ the reason it would give any input (first failing rule wins, like staging's own 
   three timestamps; an unparseable, negative or absurd (> 100000) price is kept as given.
 * ``unknown_event`` — any other event_type keeps its name (prefixed ``rees46:`` if it happens
   to be a landing event name, so it can't pass as one).
-* ``future_ts`` — event_time after year 2100.
+* ``future_ts`` — event_time after 2100-01-01 00:00 UTC (staging's limit).
 
 Landing day of a row without a usable event_time (malformed, empty, unparseable, out of
 range): the day of the previous row of the same file that had one; rows before a file's first
@@ -74,6 +74,7 @@ from clickstream.ingest.landing_writer import (
     USER_COLUMNS,
     LandingWriter,
 )
+from clickstream.ingest.previous import IMPORTER_NAME, seed_from_earlier_import
 from clickstream.ingest.source import ExportFile, expand_inputs, split_line
 
 logger = logging.getLogger(__name__)
@@ -123,20 +124,6 @@ BAD_KINDS: tuple[str, ...] = (
 )
 """Kinds of rows passed through for staging to quarantine, named as staging's reasons."""
 
-GENERATOR_DEFECT_KEYS: tuple[str, ...] = (
-    "exact_duplicate",
-    "payload_duplicate",
-    "malformed",
-    "bad_type",
-    "missing_field",
-    "unknown_event",
-    "clock_skew",
-    "seconds_ts",
-    "future_ts",
-    "late_arrival",
-    "orphan_product",
-)
-"""Injected-defect counters of the manifest: always zero for real data (nothing is injected)."""
 
 UNKNOWN = "unknown"
 CURRENCY = "USD"
@@ -144,12 +131,13 @@ MAX_PRICE = Decimal(100_000)
 _CENT = Decimal("0.01")
 _MS_PER_DAY = 86_400_000
 _MIN_USABLE_MS = 946_684_800_000  # 2000-01-01: earlier than any REES46 export, treated as garbage
-_FUTURE_MS = 4_133_980_800_000  # 2101-01-01: staging quarantines anything later as future_ts
+_FUTURE_MS = 4_102_444_800_000  # 2100-01-01: staging quarantines anything later as future_ts
 _PENDING_LIMIT = 100_000
 _EVENT_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://rees46.com/open-cdp/event-row")
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_NAMESPACE_BYTES = _EVENT_ID_NAMESPACE.bytes
 _EVENT_TIME = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(?: ?(?:UTC|Z|\+00:?00))?"
+    r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(?: ?(?:UTC|Z|\+00:?00))?",
+    re.ASCII,
 )
 _LINE_ITEM_TYPES = frozenset({"cart", "remove_from_cart", "purchase"})
 _EMPTY_WEB_FIELDS = [""] * 9  # page_referrer .. ip
@@ -157,23 +145,66 @@ _PRODUCT_ID = EVENT_COLUMNS.index("product_id")
 _USER_ID = EVENT_COLUMNS.index("user_id")
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=4_096)
+def _day_start_ms(date_text: str) -> int | None:
+    """Epoch ms of 00:00 UTC of a ``YYYY-MM-DD`` date, or None when it isn't a real date."""
+    try:
+        day = dt.date.fromisoformat(date_text)
+    except ValueError:
+        return None
+    return (day - dt.date(1970, 1, 1)).days * _MS_PER_DAY
+
+
+def _time_of_day_ms(hour: str, minute: str, second: str) -> int | None:
+    digits = hour + minute + second
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    h, m, s = int(hour), int(minute), int(second)
+    if h > 23 or m > 59 or s > 59:
+        return None
+    return ((h * 60 + m) * 60 + s) * 1000
+
+
 def parse_event_time(text: str) -> int | None:
-    """Epoch ms of a REES46 ``event_time`` (UTC), or None when it isn't one."""
+    """Epoch ms of a REES46 ``event_time`` (UTC), or None when it isn't one.
+
+    The export's own shape ``YYYY-MM-DD HH:MM:SS UTC`` takes a fast path (this runs once per
+    row); ``T`` separators, fractions of a second and ``Z``/``+00:00`` go through a regex.
+    """
+    if len(text) == 23 and text[19:] == " UTC" and text[10] == " " and text[4] == "-":
+        day_ms = _day_start_ms(text[:10]) if text[7] == "-" else None
+        if day_ms is None or text[13] != ":" or text[16] != ":":
+            return None
+        time_ms = _time_of_day_ms(text[11:13], text[14:16], text[17:19])
+        return None if time_ms is None else day_ms + time_ms
     match = _EVENT_TIME.fullmatch(text)
     if match is None:
         return None
-    year, month, day, hour, minute, second, fraction = match.groups()
-    try:
-        moment = dt.datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=dt.UTC
-        )
-    except ValueError:
+    date_text = f"{match[1]}-{match[2]}-{match[3]}"
+    day_ms = _day_start_ms(date_text)
+    time_ms = _time_of_day_ms(match[4], match[5], match[6])
+    if day_ms is None or time_ms is None:
         return None
-    millis = (moment - _EPOCH) // dt.timedelta(milliseconds=1)
-    if fraction:
-        millis += int(fraction.ljust(6, "0")) // 1000
-    return millis
+    fraction = match[7]
+    return day_ms + time_ms + (int(fraction.ljust(6, "0")) // 1000 if fraction else 0)
+
+
+def _row_key(fields: Sequence[str]) -> bytes | None:
+    """The row's identity as UTF-8 bytes, or None when it holds bytes that weren't UTF-8."""
+    try:
+        return "\x1f".join(fields).encode("utf-8")
+    except UnicodeEncodeError:  # surrogate-escaped input bytes
+        return None
+
+
+def event_id_for(row_key: bytes) -> str:
+    """UUID5 (RFC 4122, SHA-1 name-based) of a :func:`_row_key`, built inline for speed.
+
+    Equal to ``str(uuid.uuid5(_EVENT_ID_NAMESPACE, "\\x1f".join(fields)))``.
+    """
+    digest = hashlib.sha1(_NAMESPACE_BYTES + row_key).hexdigest()
+    variant = "89ab"[int(digest[16], 16) & 0x3]
+    return f"{digest[:8]}-{digest[8:12]}-5{digest[13:16]}-{variant}{digest[17:20]}-{digest[20:32]}"
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -225,17 +256,6 @@ def _is_numeric(text: str) -> bool:
 def _unparseable(text: str) -> str:
     """Raw text for a field that must fail staging's type check even if it looks numeric."""
     return f"invalid:{text}" if _is_numeric(text) else text
-
-
-def _is_utf8(fields: Sequence[str]) -> bool:
-    joined = "".join(fields)
-    if joined.isascii():
-        return True
-    try:
-        joined.encode("utf-8")
-    except UnicodeEncodeError:  # surrogate-escaped bytes that weren't UTF-8
-        return False
-    return True
 
 
 def malformed_line(fields: Sequence[str]) -> str:
@@ -297,21 +317,21 @@ def _landing_row(
 
 def convert_record(fields: list[str]) -> Converted:
     """Map one source record (already split into fields) to its landing form."""
-    if len(fields) != len(REES46_COLUMNS) or not _is_utf8(fields):
+    row_key = _row_key(fields)
+    if len(fields) != len(REES46_COLUMNS) or row_key is None:
         return Converted("malformed", None, raw_line=malformed_line(fields))
     event_time, event_type, product_id, _, category_code, brand, price, user_id, session = fields
     epoch_ms = parse_event_time(event_time) if event_time else None
     usable_ms = (
-        epoch_ms if epoch_ms is not None and _MIN_USABLE_MS <= epoch_ms < _FUTURE_MS else None
+        epoch_ms if epoch_ms is not None and _MIN_USABLE_MS <= epoch_ms <= _FUTURE_MS else None
     )
-    ts_text = (
-        str(epoch_ms)
-        if epoch_ms is not None and epoch_ms >= _MIN_USABLE_MS
-        else (_unparseable(event_time))
-    )
+    if epoch_ms is not None and epoch_ms >= _MIN_USABLE_MS:
+        ts_text = str(epoch_ms)
+    else:
+        ts_text = _unparseable(event_time)
     price_text = normalize_price(price) if price else ""
     event_name = EVENT_NAMES.get(event_type)
-    event_id = str(uuid.uuid5(_EVENT_ID_NAMESPACE, "\x1f".join(fields)))
+    event_id = event_id_for(row_key)
 
     kind: str | None = None
     if not (event_time and event_type and user_id):
@@ -322,7 +342,7 @@ def convert_record(fields: list[str]) -> Converted:
         kind = "bad_type"
     elif event_name is None:
         kind = "unknown_event"
-    elif epoch_ms >= _FUTURE_MS:
+    elif epoch_ms > _FUTURE_MS:
         kind = "future_ts"
 
     if price_text is None:
@@ -453,6 +473,10 @@ class _Run:
 
 def _write_extracts(run: _Run) -> None:
     """Per landed day: users and products extracts as of the end of that day, and the manifest."""
+    # The manifest's defect keys are the generator's; imported here because importing the
+    # generator package pulls in numpy and mimesis, which the importer itself never needs.
+    from generator.config import DEFECT_KINDS
+
     writer = run.writer
     for day in writer.days:
         end_ms = (day - dt.date(1970, 1, 1)).days * _MS_PER_DAY + _MS_PER_DAY
@@ -489,11 +513,12 @@ def _write_extracts(run: _Run) -> None:
         writer.write_manifest(
             day,
             {
-                "importer": "rees46",
+                "importer": IMPORTER_NAME,
                 "importer_version": __version__,
                 "day": day.isoformat(),
                 "rows": {"events": events, "users": users, "products": products},
-                "defects": dict.fromkeys(GENERATOR_DEFECT_KEYS, 0),
+                # the generator's injected-defect counters: none are injected into real data
+                "defects": dict.fromkeys(DEFECT_KINDS, 0),
                 "source": {
                     "format": "rees46",
                     "files": sorted(tally.input_rows),
@@ -560,6 +585,7 @@ def ingest_rees46(
                 f"{', '.join(map(str, files))}: a header but no data rows, nothing to ingest."
             )
         writer.finish_events()
+        seed_from_earlier_import(run.catalog, Path(landing_dir), writer.days[0])
         _write_extracts(run)
         writer.publish()
 

@@ -46,8 +46,8 @@ final as (
         user_id,
 
         -- timestamps
-        first_order_at::timestamptz as first_order_at,
-        last_order_at::timestamptz as last_order_at,
+        first_order_at::timestamp as first_order_at,
+        last_order_at::timestamp as last_order_at,
         as_of_date,
 
         -- measures

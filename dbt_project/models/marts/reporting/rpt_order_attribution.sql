@@ -41,8 +41,8 @@ touchpoints as (
     from converting
     inner join sessions
         on
-            coalesce(sessions.user_id, sessions.anonymous_id) = converting.visitor_key
-            and sessions.session_start_ts <= converting.session_start_ts
+            converting.visitor_key = coalesce(sessions.user_id, sessions.anonymous_id)
+            and converting.session_start_ts >= sessions.session_start_ts
 ),
 
 final as (
@@ -52,7 +52,7 @@ final as (
         converting.visitor_key,
 
         -- timestamps
-        converting.ordered_at::timestamptz as ordered_at,
+        converting.ordered_at::timestamp as ordered_at,
 
         -- attribution
         coalesce(first_touch.channel, converting.converting_channel, 'unknown')

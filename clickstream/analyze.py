@@ -1,0 +1,156 @@
+"""``clickstream analyze``: compile the dbt analyses, run them, write CSVs, charts and a dashboard.
+
+The analyses are SQL files in ``analyses/`` that read the marts through ``ref()``; dbt compiles
+all of them in one invocation, then each runs read-only on the warehouse. Outputs, under the
+reports folder: ``analyses/<name>.csv``, ``charts/*.png`` and one self-contained
+``dashboard.html``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from clickstream.charts import render_charts
+from clickstream.config import Settings
+from clickstream.dashboard import render_dashboard
+from clickstream.db import connect
+from clickstream.errors import StageFailedError
+from clickstream.reporting.catalog import AnalysisSpec, load_catalog
+from clickstream.reporting.compile import compile_analyses
+from clickstream.reporting.execute import AnalysisResult, execute_analysis, write_csv
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AnalysisReport:
+    """Everything one ``analyze`` run produced."""
+
+    results: list[AnalysisResult]
+    out_dir: Path
+    charts: list[Path] = field(default_factory=list)
+    dashboard_path: Path | None = None
+    generated_at: dt.datetime | None = None
+    seconds: float = 0.0
+
+    def result(self, name: str) -> AnalysisResult:
+        """The result of one analysis by name (e.g. ``01_conversion_funnel``)."""
+        for result in self.results:
+            if result.name == name:
+                return result
+        raise KeyError(f"no analysis named {name!r}")
+
+    @property
+    def csv_paths(self) -> list[Path]:
+        return [r.csv_path for r in self.results if r.csv_path is not None]
+
+
+def run_analyses(
+    dsn: str,
+    settings: Settings,
+    out_dir: Path | None = None,
+    progress: bool = True,
+    *,
+    target_path: Path | None = None,
+) -> AnalysisReport:
+    """Compile (one dbt call), execute and render every documented analysis.
+
+    ``target_path`` gives dbt a private artifacts folder (tests running in parallel); by
+    default dbt writes ``dbt_project/target/`` as usual. Raises StageFailedError naming every
+    analysis that failed; outputs are written only when all succeeded.
+    """
+    started = time.perf_counter()
+    out_dir = out_dir or settings.reports_dir
+    specs = load_catalog(settings.analyses_dir)
+    with _progress_bar(progress) as bar:
+        task = bar.add_task("compiling analyses (dbt)", total=len(specs) + 3)
+        compiled = compile_analyses(dsn, settings.dbt_project_dir, target_path)
+        bar.advance(task)
+        results = _execute_all(dsn, specs, compiled, bar, task)
+        for result in results:
+            write_csv(result, out_dir / "analyses" / f"{result.name}.csv")
+        bar.update(task, description="rendering charts", advance=1)
+        charts = render_charts(results, out_dir / "charts")
+        bar.update(task, description="writing dashboard", advance=1)
+        generated_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        dashboard = render_dashboard(results, charts, out_dir / "dashboard.html", generated_at)
+        bar.update(task, description="done")
+    report = AnalysisReport(
+        results=results,
+        out_dir=out_dir,
+        charts=charts,
+        dashboard_path=dashboard,
+        generated_at=generated_at,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    logger.info(
+        "analyze: %d analyses, %d rows, %d charts -> %s in %.1f s",
+        len(results),
+        sum(len(r.rows) for r in results),
+        len(charts),
+        dashboard,
+        report.seconds,
+    )
+    return report
+
+
+def _execute_all(
+    dsn: str,
+    specs: list[AnalysisSpec],
+    compiled: dict[str, str],
+    bar: Progress,
+    task: TaskID,
+) -> list[AnalysisResult]:
+    if missing := [spec.name for spec in specs if spec.name not in compiled]:
+        raise StageFailedError(
+            f"dbt compiled no SQL for analyses {', '.join(missing)}: is analysis-paths in "
+            "dbt_project/dbt_project.yml pointing at the analyses folder?"
+        )
+    results: list[AnalysisResult] = []
+    errors: list[str] = []
+    conn = connect(dsn, options="-c timezone=UTC")
+    try:
+        for spec in specs:
+            bar.update(task, description=f"analysis {spec.name}")
+            try:
+                results.append(execute_analysis(conn, spec, compiled[spec.name]))
+            except StageFailedError as exc:
+                errors.append(str(exc))
+            bar.advance(task)
+    finally:
+        conn.close()
+    if errors:
+        raise StageFailedError(
+            f"{len(errors)} of {len(specs)} analyses failed. " + " | ".join(errors)
+        )
+    return results
+
+
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Progress]:
+    """A rich progress bar, or the same object disabled so callers need no branches."""
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not enabled,
+        transient=False,
+    )
+    with bar:
+        yield bar

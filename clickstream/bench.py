@@ -1,0 +1,110 @@
+"""``clickstream bench``: run every scenario side by side and write the Markdown + JSON report.
+
+The scenarios live in ``bench_scenarios`` (what is measured), the machine/timing/memory helpers
+in ``bench_env`` and the rendering in ``bench_report``; this module only orchestrates: one
+context, every scenario in turn, a failure in one recorded in the report instead of aborting
+the others, then ``docs/benchmarks.md`` and ``docs/benchmarks.json`` side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from clickstream.bench_env import command_line, machine_info
+from clickstream.bench_report import evaluate_targets, render_markdown
+from clickstream.bench_scenarios import SCENARIOS, BenchContext, Plan
+from clickstream.config import Settings
+from clickstream.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+def _validate(sizes: list[int], repeats: int, quick: bool) -> None:
+    if repeats < 1:
+        raise ConfigError(f"--repeats must be at least 1, got {repeats}.")
+    if not quick and not sizes:
+        raise ConfigError("--sizes needs at least one event count, e.g. --sizes 100000,1000000.")
+    bad = [s for s in sizes if s <= 0]
+    if bad:
+        raise ConfigError(f"--sizes must be positive event counts, got {bad}.")
+
+
+def _server_dsn(settings: Settings) -> str:
+    """The server the throwaway databases go on: CLICKSTREAM_PG_DSN's, or the embedded one."""
+    if settings.pg_dsn:
+        return settings.pg_dsn
+    from clickstream.warehouse import resolve_dsn
+
+    return resolve_dsn(settings)
+
+
+def run_scenario(name: str, ctx: BenchContext) -> dict[str, Any]:
+    """One scenario's dict plus its seconds; an exception becomes ``{"error": ...}``."""
+    logger.info("bench: %s ...", name)
+    started = time.perf_counter()
+    try:
+        result: dict[str, Any] = SCENARIOS[name](ctx)
+    except Exception as exc:
+        logger.exception("bench: scenario %s failed", name)
+        tail = traceback.format_exc().strip().splitlines()[-6:]
+        result = {"error": f"{type(exc).__name__}: {exc}\n" + "\n".join(tail)}
+    result["seconds"] = time.perf_counter() - started
+    logger.info("bench: %s done in %.1f s", name, result["seconds"])
+    return result
+
+
+def run_benchmarks(
+    settings: Settings,
+    sizes: list[int],
+    repeats: int,
+    out_file: Path,
+    quick: bool,
+    only: list[str] | None = None,
+) -> Path:
+    """Run the scenarios (``only`` a subset), write ``out_file`` and its ``.json``; return it."""
+    _validate(sizes, repeats, quick)
+    unknown = sorted(set(only or []) - set(SCENARIOS))
+    if unknown:
+        raise ConfigError(f"unknown scenario(s) {unknown}; choose from {sorted(SCENARIOS)}.")
+    started = time.perf_counter()
+    server = _server_dsn(settings)
+    plan = Plan.build(sizes, quick)
+    report: dict[str, Any] = {
+        "command": command_line(),
+        "machine": machine_info(server),
+        "parameters": {
+            "sizes": list(plan.e2e_sizes),
+            "repeats": repeats,
+            "quick": quick,
+            "spark_master": settings.spark_master,
+            "shuffle_partitions": settings.spark_shuffle_partitions,
+            "lateness_days": settings.lateness_days,
+            "plan": plan.__dict__,
+        },
+        "scenarios": {},
+    }
+    ctx = BenchContext(settings=settings, server_dsn=server, repeats=repeats, plan=plan)
+    try:
+        for name in SCENARIOS:
+            if only is None or name in only:
+                report["scenarios"][name] = run_scenario(name, ctx)
+    finally:
+        ctx.close()
+    report["targets"] = evaluate_targets(report["scenarios"])
+    report["total_seconds"] = time.perf_counter() - started
+    # Other work on the machine skews every number: record how busy it was.
+    report["machine"]["load_average_at_end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    out_file = Path(out_file)
+    json_file = out_file.with_suffix(".json")
+    report["json_name"] = json_file.name
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    json_file.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    out_file.write_text(render_markdown(report))
+    logger.info("bench: wrote %s and %s in %.0f s", out_file, json_file, report["total_seconds"])
+    return out_file

@@ -1,0 +1,322 @@
+"""What every benchmark scenario needs: the machine, clocks, memory peaks, a throwaway database.
+
+Kept apart from the scenarios so each scenario reads as "prepare, measure, return a dict".
+Peak memory is the summed RSS of a process *tree* (Python + the Spark JVM + any worker),
+sampled every few hundred milliseconds: ``getrusage`` alone would miss the JVM while it is
+still running and reports only the largest single child, not the sum.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import logging
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from clickstream.config import PROJECT_ROOT, Settings
+from clickstream.db import connect, redact_dsn
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SAMPLE_SECONDS = 0.25
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def timed(work: Callable[[], T]) -> tuple[float, T]:
+    """``(seconds, result)`` of one call, on the monotonic high-resolution clock."""
+    started = time.perf_counter()
+    result = work()
+    return time.perf_counter() - started, result
+
+
+def repeat_median(work: Callable[[], Any], repeats: int) -> dict[str, Any]:
+    """Run ``work`` ``repeats`` times; the median and every run's seconds."""
+    runs = [timed(work)[0] for _ in range(max(1, repeats))]
+    return {"seconds": median(runs), "runs": [round(r, 4) for r in runs]}
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def _tree_rss(pid: int) -> int:
+    """Summed RSS in bytes of ``pid`` and all its descendants (0 when it is gone)."""
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil ships with the dev environment
+        return 0
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+@dataclass
+class MemorySampler:
+    """Background sampler of a process tree's summed RSS; ``peak_bytes`` after ``stop``."""
+
+    pid: int = field(default_factory=os.getpid)
+    peak_bytes: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, _tree_rss(self.pid))
+            self._stop.wait(SAMPLE_SECONDS)
+
+    def start(self) -> MemorySampler:
+        self.peak_bytes = _tree_rss(self.pid)
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> int:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        return self.peak_bytes
+
+
+@contextmanager
+def sampling_memory(pid: int | None = None) -> Iterator[MemorySampler]:
+    sampler = MemorySampler(pid=pid or os.getpid()).start()
+    try:
+        yield sampler
+    finally:
+        sampler.stop()
+
+
+def mib(n_bytes: float) -> float:
+    return round(n_bytes / 2**20, 1)
+
+
+def dir_bytes(path: Path, pattern: str = "*") -> int:
+    """Total size of the files under ``path`` matching ``pattern`` (recursive)."""
+    return sum(p.stat().st_size for p in path.rglob(pattern) if p.is_file())
+
+
+# --------------------------------------------------------------------------- machine
+
+
+def _run_quiet(command: list[str]) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unavailable"
+    return (done.stdout + done.stderr).strip()
+
+
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gib() -> float:
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return float("nan")
+    return round(pages / 2**30, 1)
+
+
+def machine_info(dsn: str) -> dict[str, Any]:
+    """Cores, memory, OS and the versions that decide the numbers (recorded in the report)."""
+    java = _run_quiet(["java", "-version"]).splitlines()
+    try:
+        conn = connect(dsn)
+        with conn.cursor() as cur:
+            cur.execute("show server_version")
+            row = cur.fetchone()
+        conn.close()
+        postgres = str(row[0]) if row else "unknown"
+    except Exception as exc:  # the report must still be written
+        postgres = f"unavailable ({exc})"
+    commit = _run_quiet(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"])
+    return {
+        "cpu_cores": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "memory_gib": _memory_gib(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "java": java[0] if java else "unavailable",
+        "postgresql": postgres,
+        "pyspark": _package_version("pyspark"),
+        "duckdb": _package_version("duckdb"),
+        "dbt-core": _package_version("dbt-core"),
+        "dbt-postgres": _package_version("dbt-postgres"),
+        "pyarrow": _package_version("pyarrow"),
+        "psycopg2": _package_version("psycopg2-binary"),
+        "git_commit": commit,
+        "load_average_at_start": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+        "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def command_line() -> str:
+    """The command as typed (``clickstream bench ...``), or the Python entry point."""
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).name in {"clickstream", "cli.py"}:
+        argv[0] = "clickstream"
+    return shlex.join(argv)
+
+
+# --------------------------------------------------------------------------- databases
+
+
+def database_dsn(dsn: str, database: str) -> str:
+    """``dsn`` with its database replaced (URL form, including the socket form)."""
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+@contextmanager
+def throwaway_database(server_dsn: str, label: str) -> Iterator[str]:
+    """Create ``clickstream_bench_<label>_<random>`` on the server, yield its DSN, drop it."""
+    name = f"clickstream_bench_{label}_{uuid.uuid4().hex[:8]}"
+    admin = connect(server_dsn)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'create database "{name}"')
+    finally:
+        admin.close()
+    logger.info("benchmark database %s on %s", name, redact_dsn(server_dsn))
+    try:
+        yield database_dsn(server_dsn, name)
+    finally:
+        admin = connect(server_dsn)
+        admin.autocommit = True
+        try:
+            with admin.cursor() as cur:
+                cur.execute(f'drop database if exists "{name}" with (force)')
+        finally:
+            admin.close()
+
+
+@contextmanager
+def scratch_dir(root: Path | None, label: str) -> Iterator[Path]:
+    """A temp folder for landing/lake data, removed afterwards."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix=f"clickstream-bench-{label}-", dir=root))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def scratch_settings(settings: Settings, root: Path) -> Settings:
+    """``settings`` with landing, lake and reports folders under ``root``."""
+    return settings.with_(
+        landing_dir=root / "landing",
+        lake_dir=root / "lake",
+        reports_dir=root / "reports",
+    )
+
+
+# --------------------------------------------------------------------------- subprocesses
+
+
+def settings_to_json(settings: Settings) -> dict[str, Any]:
+    """Settings as JSON for a worker process (paths as strings)."""
+    import dataclasses
+
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, Path):
+            out[f.name] = {"path": str(value)}
+        elif isinstance(value, str | int | float | bool) or value is None:
+            out[f.name] = value
+    return out
+
+
+def settings_from_json(raw: dict[str, Any]) -> Settings:
+    values = {k: Path(v["path"]) if isinstance(v, dict) else v for k, v in raw.items()}
+    return Settings(**values)
+
+
+def run_worker(
+    task: str, args: dict[str, Any], workdir: Path, timeout: float = 3600
+) -> dict[str, Any]:
+    """Run ``python -m clickstream.bench_worker`` in a fresh process (its own JVM).
+
+    Returns the worker's JSON result plus ``wall_seconds`` and ``peak_rss_mib`` of the whole
+    process tree. A failure raises RuntimeError with the tail of the worker's log.
+    """
+    import json
+
+    request = workdir / f"{task}-request.json"
+    result_path = workdir / f"{task}-result.json"
+    log_path = workdir / f"{task}.log"
+    request.write_text(json.dumps({"task": task, "args": args, "result": str(result_path)}))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    started = time.perf_counter()
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "clickstream.bench_worker", str(request)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=str(PROJECT_ROOT),
+            env=env,
+        )
+        sampler = MemorySampler(pid=process.pid).start()
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            code = -9
+        finally:
+            sampler.stop()
+    wall = time.perf_counter() - started
+    if code != 0 or not result_path.exists():
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
+        raise RuntimeError(f"worker {task!r} exited with {code}:\n{tail}")
+    result: dict[str, Any] = json.loads(result_path.read_text())
+    result["wall_seconds"] = round(wall, 3)
+    # The sampler sees the whole tree while it runs; the worker's own rusage catches a
+    # peak between two samples.
+    own_peak = float(result.pop("self_maxrss_mib", 0.0))
+    result["peak_rss_mib"] = max(mib(sampler.peak_bytes), own_peak)
+    return result

@@ -1,0 +1,445 @@
+"""Render benchmark results as Markdown, and judge them against the project's targets.
+
+Pure functions over the JSON-able dict ``clickstream.bench`` collects, so the report can be
+re-rendered from ``docs/benchmarks.json`` and tested without running anything.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+E2E_TARGETS = {1_000_000: 90.0, 10_000_000: 720.0}
+LOAD_SPEEDUP_TARGET = 5.0
+PARQUET_SMALLER_TARGET = 0.85
+INCREMENTAL_SHARE_TARGET = 0.25
+INCREMENTAL_TARGET_DAYS = 30
+
+STAGE_NOTES = {
+    "generate": "numpy draws + Arrow CSV encoding on one core; scales linearly with events.",
+    "spark_start": "JVM and SparkSession start: a fixed cost, independent of size.",
+    "stage": (
+        "one Spark job on local[2]: every line goes through `from_csv` and the validation "
+        "expressions, then two shuffles (dedupe by event_id, sessions and bot minutes by "
+        "anonymous_id) and a sorted, date-partitioned Parquet write. The shuffles and the "
+        "per-line CSV parse dominate; with 2 cores there is no parallelism left to add."
+    ),
+    "load": (
+        "a single PostgreSQL session: COPY is CPU-bound in the server (text parsing, tuple "
+        "forming), then the primary key is built once per partition; Arrow→CSV encoding "
+        "on the client overlaps with it."
+    ),
+    "transform": (
+        "one `dbt build`: a fixed 3–5 s of parse/compile plus models and tests; the "
+        "slowest nodes are listed below."
+    ),
+    "analyze": "the analyses' SQL plus matplotlib rendering of every chart and the dashboard.",
+}
+
+
+def _n(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, int) or (isinstance(value, float) and abs(value) >= 1000):
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def _verdict(
+    measured: float | None, target: float, higher_is_better: bool
+) -> tuple[str, bool | None]:
+    if measured is None:
+        return "not measured", None
+    ok = measured >= target if higher_is_better else measured <= target
+    gap = abs(measured - target) / target
+    if ok:
+        return f"met ({gap:.0%} margin)", True
+    return f"**missed by {gap:.0%}**", False
+
+
+def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per target: what was measured, the verdict, and by how much."""
+    targets: list[dict[str, Any]] = []
+    e2e = results.get("end_to_end", {})
+    by_size = {row["events"]: row for row in e2e.get("sizes", [])}
+    exponent = e2e.get("growth_exponent")
+    for size, limit in E2E_TARGETS.items():
+        row = by_size.get(size)
+        measured = row["wall_seconds"] if row else None
+        note = ""
+        if row is None and e2e.get("sizes") and exponent:
+            largest = e2e["sizes"][-1]
+            guess = largest["wall_seconds"] * (size / largest["landed_rows"]) ** exponent
+            note = f"extrapolated from the measured curve: ≈{guess:,.0f} s"
+        verdict, ok = _verdict(measured, limit, higher_is_better=False)
+        targets.append(
+            {
+                "target": f"{size:,} events end to end ≤ {limit:,.0f} s",
+                "measured": None if measured is None else f"{measured:,.1f} s",
+                "verdict": verdict,
+                "met": ok,
+                "note": note,
+            }
+        )
+    load = results.get("load", {})
+    speedup = load.get("spark_jdbc", {}).get("copy_speedup")
+    verdict, ok = _verdict(speedup, LOAD_SPEEDUP_TARGET, higher_is_better=True)
+    targets.append(
+        {
+            "target": f"load ≥ {LOAD_SPEEDUP_TARGET:.0f}× the Spark JDBC writer",
+            "measured": None if speedup is None else f"{speedup:.1f}×",
+            "verdict": verdict,
+            "met": ok,
+            "note": "",
+        }
+    )
+    zstd = results.get("storage", {}).get("formats", {}).get("parquet_zstd", {})
+    smaller = zstd.get("smaller_than_csv_per_row")
+    verdict, ok = _verdict(smaller, PARQUET_SMALLER_TARGET, higher_is_better=True)
+    targets.append(
+        {
+            "target": f"Parquet ≥ {PARQUET_SMALLER_TARGET:.0%} smaller than CSV",
+            "measured": _pct(smaller) if smaller is not None else None,
+            "verdict": verdict,
+            "met": ok,
+            "note": "zstd, bytes per event",
+        }
+    )
+    points = results.get("dbt", {}).get("points", [])
+    point = next((p for p in points if p["days"] == INCREMENTAL_TARGET_DAYS), None)
+    note = ""
+    if point is None and points:
+        point = points[-1]
+        note = f"measured at {point['days']} days (no {INCREMENTAL_TARGET_DAYS}-day point)"
+    share = point["incremental_share"] if point else None
+    verdict, ok = _verdict(share, INCREMENTAL_SHARE_TARGET, higher_is_better=False)
+    targets.append(
+        {
+            "target": f"incremental daily run ≤ {INCREMENTAL_SHARE_TARGET:.0%} of a full refresh "
+            f"at {INCREMENTAL_TARGET_DAYS} days",
+            "measured": _pct(share) if share is not None else None,
+            "verdict": verdict,
+            "met": ok,
+            "note": note,
+        }
+    )
+    return targets
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _section_e2e(data: dict[str, Any]) -> list[str]:
+    rows = data.get("sizes", [])
+    stages = list(rows[0]["stages"]) if rows else []
+    lines = _table(
+        ["events (landed)", "wall s", "events/s", "peak RSS MiB", *[f"{s} s" for s in stages]],
+        [
+            [
+                _n(r["landed_rows"]),
+                _n(r["wall_seconds"]),
+                _n(r["events_per_second"]),
+                _n(r["peak_rss_mib"]),
+                *[_n(r["stages"][s]) for s in stages],
+            ]
+            for r in rows
+        ],
+    )
+    exponent = data.get("growth_exponent")
+    if exponent is not None:
+        lines.append(
+            f"**Curve.** Wall time grows as size^{exponent:.2f} over the measured sizes "
+            "(1.0 = linear; below 1 the fixed costs — JVM start, dbt parse, analyses — are "
+            "still being amortised)."
+        )
+        lines.append("")
+    if rows:
+        largest = rows[-1]
+        stage, seconds = max(largest["stages"].items(), key=lambda kv: kv[1])
+        share = seconds / sum(largest["stages"].values())
+        lines.append(
+            f"**Profile.** At {largest['landed_rows']:,} events the slowest stage is "
+            f"`{stage}` ({seconds:.1f} s, {share:.0%} of the stage time): "
+            f"{STAGE_NOTES.get(stage, '')}"
+        )
+        lines.append("")
+        if largest.get("dbt_slowest"):
+            lines.append(
+                "Slowest dbt nodes in that run: "
+                + ", ".join(f"`{n['name']}` {n['seconds']:.1f} s" for n in largest["dbt_slowest"])
+                + "."
+            )
+            lines.append("")
+    return lines
+
+
+def _section_load(data: dict[str, Any]) -> list[str]:
+    labels = {
+        "copy": "project loader `load_days` (COPY)",
+        "copy_transport": "COPY transport only, bare table",
+        "spark_jdbc": "Spark JDBC writer",
+        "executemany": "psycopg2 executemany",
+    }
+    rows = []
+    for key, label in labels.items():
+        item = data.get(key, {})
+        if "error" in item:
+            rows.append([label, "failed: " + item["error"].splitlines()[0], "–", "–", "–"])
+            continue
+
+        def ratio(value: float | None) -> str:
+            return f"{value:.1f}×" if value else "–"
+
+        rows.append(
+            [
+                label,
+                _n(item.get("rows_per_second")),
+                "1.0×" if key == "copy" else ratio(item.get("copy_speedup")),
+                ratio(item.get("transport_speedup")),
+                item.get("what", ""),
+            ]
+        )
+    lines = [
+        f"{_n(data.get('rows'))} accepted events of one staged day, into a fresh database. "
+        "The project loader does more than move rows (primary key, partition swap, "
+        "reconciliation, audit, one transaction), so its ratio is the conservative one and "
+        "is the one judged against the target; the transport-only ratio compares like with like.",
+        "",
+    ]
+    return lines + _table(
+        ["method", "rows/s", "project loader is faster by", "COPY transport is faster by", "what"],
+        rows,
+    )
+
+
+def _section_staging(data: dict[str, Any]) -> list[str]:
+    rows = data.get("sizes", [])
+    lines = [
+        f"Spark `{data.get('spark_master')}` (session already running; its start took "
+        f"{_n(data.get('spark_session_start_seconds'))} s) vs DuckDB with "
+        f"{data.get('duckdb_threads') or 'all'} threads, same landing files, same rules.",
+        "",
+    ]
+    lines += _table(
+        [
+            "events",
+            "Spark s",
+            "DuckDB s",
+            "Spark ÷ DuckDB",
+            "Spark ev/s",
+            "DuckDB ev/s",
+            "accepted (Spark / DuckDB)",
+        ],
+        [
+            [
+                _n(r["landed_rows"]),
+                _n(r["spark_seconds"]),
+                _n(r["duckdb_seconds"]),
+                f"{r['spark_over_duckdb']:.1f}×",
+                _n(r["spark_events_per_second"]),
+                _n(r["duckdb_events_per_second"]),
+                f"{r['spark_accepted']:,} / {r['duckdb_accepted']:,}",
+            ]
+            for r in rows
+        ],
+    )
+    crossover = data.get("crossover_events")
+    if rows:
+        ratio = rows[-1]["spark_over_duckdb"]
+        lines.append(
+            f"**Honest ratio.** On this machine DuckDB is {ratio:.1f}× faster than Spark at "
+            f"{rows[-1]['landed_rows']:,} events. "
+            + (
+                f"Extrapolating the two measured curves, single-machine Spark would catch up "
+                f"near {crossover:,.0f} events per batch."
+                if crossover
+                else "The measured curves do not cross: on one machine Spark does not catch up "
+                "at any size we can extrapolate to."
+            )
+        )
+        cores = data.get("breakeven_cluster_cores")
+        if cores:
+            lines.append(
+                f"Spark's scale-out pays off once a cluster gives the job more than ≈{cores} "
+                "cores (assuming linear scaling of this job), or when one day's data no longer "
+                "fits one machine's disk and memory; see docs/scaling.md for running on a cluster."
+            )
+        lines.append("")
+    cluster = data.get("cluster", {})
+    if "skipped" in cluster:
+        lines.append(f"Cluster run: skipped — {cluster['skipped']}.")
+    elif "error" in cluster:
+        lines.append(f"Cluster run failed: {cluster['error'].splitlines()[0]}")
+    elif cluster:
+        lines.append(
+            f"**Cluster option.** `clickstream stage` on {cluster['events']:,} events, JVM start "
+            f"included: local[2] {cluster['local_cli_seconds']:.1f} s vs a standalone cluster "
+            f"({cluster['cluster']}) {cluster['cluster_cli_seconds']:.1f} s "
+            f"({cluster['cluster_over_local']:.2f}×). Same cores, so no gain is expected here; "
+            "the point is that the same command runs unchanged on a real cluster."
+        )
+    lines.append("")
+    return lines
+
+
+def _section_storage(data: dict[str, Any]) -> list[str]:
+    labels = {
+        "landing_csv": "landing CSV (26 text columns, all rows)",
+        "parquet_snappy": "Parquet snappy (lake columns)",
+        "parquet_zstd": "Parquet zstd (lake columns)",
+        "lake_as_staged": "lake as staged (zstd, sorted by device/time, by date)",
+    }
+    rows = [
+        [
+            labels.get(name, name),
+            _n(item["rows"]),
+            f"{item['bytes'] / 2**20:,.1f}",
+            _n(item["bytes_per_row"]),
+            _pct(item.get("smaller_than_csv_per_row")),
+        ]
+        for name, item in data.get("formats", {}).items()
+    ]
+    lines = [
+        f"The Parquet files hold the accepted events with all {data.get('lake_columns')} lake "
+        "columns (typed, plus derived ones), so the comparison per event is conservative.",
+        "",
+    ]
+    return lines + _table(["format", "rows", "MiB", "bytes/event", "smaller than CSV"], rows)
+
+
+def _section_queries(data: dict[str, Any]) -> list[str]:
+    lines = [
+        f"{data.get('days')} days, {_n(data.get('events'))} events; range "
+        f"[{data['range'][0]}, {data['range'][1]}) (7 days). Warm cache, median of repeated runs.",
+        "",
+    ]
+    rows = []
+    for table, modes in data.get("postgres", {}).items():
+        for mode, item in modes.items():
+            label = "index + pruning" if mode == "with" else "planner: no index scans, no pruning"
+            rows.append(
+                [
+                    f"PostgreSQL {table}",
+                    label,
+                    f"{item['ms']:.2f}",
+                    str(item["relations_scanned"]),
+                    ", ".join(item["plan"]),
+                ]
+            )
+    parquet = data.get("parquet_duckdb", {})
+    for mode in ("with", "without"):
+        item = parquet.get(mode)
+        if item:
+            label = "partition filter on event_date" if mode == "with" else "no partition filter"
+            files = parquet["files_in_range"] if mode == "with" else parquet["files_total"]
+            rows.append(["Parquet lake (DuckDB)", label, f"{item['ms']:.2f}", f"{files} files", ""])
+    return lines + _table(["data", "access path", "ms", "relations/files", "plan nodes"], rows)
+
+
+def _section_dbt(data: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            str(p["days"]),
+            _n(p["fct_events_rows"]),
+            _n(p["incremental_seconds"]),
+            _n(p["full_refresh_seconds"]),
+            _pct(p["incremental_share"]),
+        ]
+        for p in data.get("points", [])
+    ]
+    lines = [
+        f"{_n(data.get('events_per_day'))} events/day. Incremental = `dbt build` with the "
+        "[D-L, D+1) window after loading day D; full refresh = the same with `--full-refresh`.",
+        "",
+    ]
+    return lines + _table(
+        ["days loaded", "fct_events rows", "incremental s", "full refresh s", "incremental ÷ full"],
+        rows,
+    )
+
+
+SECTIONS: list[tuple[str, str, Callable[[dict[str, Any]], list[str]]]] = [
+    ("end_to_end", "1. End to end (generate → stage → load → dbt build → analyses)", _section_e2e),
+    ("load", "2. Load: COPY vs Spark JDBC vs executemany", _section_load),
+    ("staging", "3. Staging engine: Spark vs DuckDB", _section_staging),
+    ("storage", "4. Storage: CSV vs Parquet", _section_storage),
+    ("queries", "5. Query speed: 7-day range over the history", _section_queries),
+    ("dbt", "6. dbt: incremental daily run vs full refresh", _section_dbt),
+]
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The whole ``docs/benchmarks.md`` from the collected report dict."""
+    machine = report["machine"]
+    params = report["parameters"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `clickstream bench` on {machine.get('date_utc')} "
+        f"(commit `{machine.get('git_commit')}`); raw numbers in `{report['json_name']}`.",
+        "",
+        "```",
+        report["command"],
+        "```",
+        "",
+        f"Parameters: sizes {params['sizes']}, repeats {params['repeats']} (medians reported), "
+        f"quick={params['quick']}, Spark `{params['spark_master']}`, "
+        f"{params['shuffle_partitions']} shuffle partitions, "
+        f"lateness {params['lateness_days']} days. "
+        f"Total benchmark time {report['total_seconds']:,.0f} s.",
+        "",
+        "## Machine",
+        "",
+    ]
+    lines += _table(["", ""], [[k, str(v)] for k, v in machine.items()])
+    lines += ["## Targets", ""]
+    lines += _table(
+        ["target", "measured", "verdict", "note"],
+        [[t["target"], t["measured"] or "–", t["verdict"], t["note"]] for t in report["targets"]],
+    )
+    for key, title, render in SECTIONS:
+        lines += [f"## {title}", ""]
+        data = report["scenarios"].get(key)
+        if data is None:
+            lines += ["Not run.", ""]
+        elif "error" in data and len(data) <= 3:
+            lines += [
+                f"**Failed** after {data.get('seconds', 0):.0f} s: ",
+                "",
+                "```",
+                data["error"],
+                "```",
+                "",
+            ]
+        else:
+            lines += render(data)
+        if data and "seconds" in data:
+            lines += [f"_(scenario time {data['seconds']:,.0f} s)_", ""]
+    lines += [
+        "## Reproduce",
+        "",
+        "```",
+        "clickstream bench --sizes 100000,1000000 --repeats 3   # writes this file + JSON",
+        "clickstream bench --quick --out /tmp/bench.md          # smoke run, ~3 minutes",
+        "```",
+        "",
+        "Peak RSS is the summed resident memory of the process tree (Python, the Spark JVM, "
+        "workers), sampled every 0.25 s; the PostgreSQL server's memory is not included. "
+        "Each end-to-end run is a fresh process with its own JVM and a throwaway database.",
+        "",
+    ]
+    return "\n".join(lines)

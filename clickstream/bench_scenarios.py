@@ -1,0 +1,668 @@
+"""The six benchmark scenarios of ``clickstream bench``; each returns a plain dict.
+
+Every scenario prepares its data in temp folders and a throwaway database, measures the
+alternatives side by side in the same run (medians over ``repeats``), and returns numbers
+only; ``bench_report`` turns them into Markdown. Data shared by several scenarios (a generated
+and staged day, a 90-day history) is built once by :class:`BenchContext` and reused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from clickstream.bench_env import (
+    dir_bytes,
+    median,
+    mib,
+    repeat_median,
+    run_worker,
+    sampling_memory,
+    scratch_dir,
+    scratch_settings,
+    settings_to_json,
+    throwaway_database,
+    timed,
+)
+from clickstream.config import PROJECT_ROOT, Settings
+from clickstream.db import connection
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+logger = logging.getLogger(__name__)
+
+BENCH_DAY = dt.date(2024, 3, 5)
+"""A Tuesday: the generator's weekday volume, and no month boundary inside the window."""
+
+HISTORY_START = dt.date(2024, 1, 1)
+SEED = 42
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes of every scenario: the real run, or tiny ones for ``--quick``."""
+
+    e2e_sizes: tuple[int, ...]
+    staging_sizes: tuple[int, ...]
+    load_events: int
+    history_days: int
+    history_events_per_day: int
+    dbt_checkpoints: tuple[int, ...]
+    cluster_events: int | None
+    query_runs: int
+
+    @classmethod
+    def build(cls, sizes: list[int], quick: bool) -> Plan:
+        if quick:
+            return cls((20_000,), (20_000,), 20_000, 6, 300, (3, 6), None, 3)
+        sizes_sorted = tuple(sorted(set(sizes)))
+        return cls(
+            e2e_sizes=sizes_sorted,
+            staging_sizes=sizes_sorted,
+            load_events=min(sizes_sorted[-1], 1_000_000),
+            history_days=90,
+            history_events_per_day=4_000,
+            dbt_checkpoints=(10, 30, 90),
+            cluster_events=min(sizes_sorted[-1], 1_000_000),
+            query_runs=7,
+        )
+
+
+@dataclass
+class StagedDay:
+    """One generated arrival day and its Spark-staged lake."""
+
+    settings: Settings
+    day: dt.date
+    landed_rows: int
+    accepted: int
+    stage_seconds: float
+
+
+@dataclass
+class BenchContext:
+    """Settings, server, sizes and the shared, lazily built data and SparkSession."""
+
+    settings: Settings
+    server_dsn: str
+    repeats: int
+    plan: Plan
+    stack: ExitStack = field(default_factory=ExitStack)
+    _spark: SparkSession | None = None
+    spark_start_seconds: float | None = None
+    _days: dict[int, StagedDay] = field(default_factory=dict)
+    _history: dict[str, Any] | None = None
+
+    @property
+    def spark(self) -> SparkSession:
+        if self._spark is None:
+            from spark_staging.session import build_spark
+
+            self.spark_start_seconds, self._spark = timed(
+                lambda: build_spark(
+                    self.settings.spark_master,
+                    "clickstream-bench",
+                    self.settings.spark_shuffle_partitions,
+                )
+            )
+        return self._spark
+
+    def scratch(self, label: str) -> Path:
+        return self.stack.enter_context(scratch_dir(None, label))
+
+    def database(self, label: str) -> str:
+        return self.stack.enter_context(throwaway_database(self.server_dsn, label))
+
+    def staged_day(self, events: int) -> StagedDay:
+        """Generate one day of ``events`` events and stage it with Spark (cached per size)."""
+        if events not in self._days:
+            from generator import GeneratorConfig, generate_day
+            from spark_staging.stage import stage_days
+
+            settings = scratch_settings(self.settings, self.scratch(f"day{events}"))
+            manifest = generate_day(
+                GeneratorConfig(seed=SEED, events_per_day=events), BENCH_DAY, settings.landing_dir
+            )
+            seconds, (stats,) = timed(lambda: stage_days(self.spark, settings, [BENCH_DAY]))
+            self._days[events] = StagedDay(
+                settings, BENCH_DAY, int(manifest.rows["events"]), stats.accepted, seconds
+            )
+        return self._days[events]
+
+    def history(self) -> dict[str, Any]:
+        """``history_days`` days generated and staged as one backfill job (not loaded)."""
+        if self._history is None:
+            from generator import GeneratorConfig, generate
+            from spark_staging.stage import stage_days
+
+            settings = scratch_settings(self.settings, self.scratch("history"))
+            config = GeneratorConfig(seed=SEED, events_per_day=self.plan.history_events_per_day)
+            days = [HISTORY_START + dt.timedelta(days=i) for i in range(self.plan.history_days)]
+            manifests = generate(config, HISTORY_START, len(days), settings.landing_dir)
+            seconds, stats = timed(lambda: stage_days(self.spark, settings, days))
+            self._history = {
+                "settings": settings,
+                "days": days,
+                "landed_rows": sum(int(m.rows["events"]) for m in manifests),
+                "accepted": sum(s.accepted for s in stats),
+                "stage_seconds": seconds,
+                "dsn": None,
+            }
+        return self._history
+
+    def close(self) -> None:
+        if self._spark is not None:
+            self._spark.stop()
+        self.stack.close()
+
+
+# --------------------------------------------------------------------------- 1. end to end
+
+
+def growth_exponent(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of log(seconds) on log(size): 1.0 is linear, < 1 sub-linear."""
+    pts = [(math.log(n), math.log(t)) for n, t in points if n > 0 and t > 0]
+    if len(pts) < 2:
+        return None
+    mean_x = sum(x for x, _ in pts) / len(pts)
+    mean_y = sum(y for _, y in pts) / len(pts)
+    var = sum((x - mean_x) ** 2 for x, _ in pts)
+    if var == 0:
+        return None
+    return sum((x - mean_x) * (y - mean_y) for x, y in pts) / var
+
+
+def scenario_end_to_end(ctx: BenchContext) -> dict[str, Any]:
+    """generate → stage → load → dbt build → analyses, one fresh process per run."""
+    rows = []
+    for events in ctx.plan.e2e_sizes:
+        runs = []
+        for repeat in range(ctx.repeats):
+            root = ctx.scratch(f"e2e{events}r{repeat}")
+            settings = scratch_settings(ctx.settings, root)
+            with throwaway_database(ctx.server_dsn, "e2e") as dsn:
+                runs.append(
+                    run_worker(
+                        "e2e",
+                        {
+                            "settings": settings_to_json(settings),
+                            "dsn": dsn,
+                            "day": BENCH_DAY.isoformat(),
+                            "events": events,
+                            "seed": SEED,
+                            "dbt_target": str(root / "dbt_target"),
+                        },
+                        root,
+                    )
+                )
+        wall = median([r["wall_seconds"] for r in runs])
+        stages = {name: median([r["seconds"][name] for r in runs]) for name in runs[0]["seconds"]}
+        landed = runs[0]["landed_rows"]
+        rows.append(
+            {
+                "events": events,
+                "landed_rows": landed,
+                "accepted": runs[0]["accepted"],
+                "wall_seconds": wall,
+                "events_per_second": landed / wall if wall else None,
+                "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+                "stages": stages,
+                "dbt_slowest": runs[len(runs) // 2]["dbt_slowest"],
+                "runs": [r["wall_seconds"] for r in runs],
+            }
+        )
+    exponent = growth_exponent([(r["landed_rows"], r["wall_seconds"]) for r in rows])
+    return {"sizes": rows, "growth_exponent": exponent}
+
+
+# --------------------------------------------------------------------------- 2. load
+
+
+def _table_rows(dsn: str, table: str) -> int:
+    with connection(dsn) as conn, conn.cursor() as cur:
+        cur.execute(f"select count(*) from {table}")  # table names are ours, not user input
+        row = cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+def scenario_load(ctx: BenchContext) -> dict[str, Any]:
+    """COPY loader vs Spark JDBC writer vs executemany, rows/s into the same server."""
+    from spark_staging.baselines import load_with_copy, load_with_executemany
+    from spark_staging.load import load_days
+
+    staged = ctx.staged_day(ctx.plan.load_events)
+    settings = staged.settings
+    dsn = ctx.database("load")
+    copy_runs = []
+    copied = 0
+    for _ in range(ctx.repeats):
+        seconds, (result,) = timed(lambda: load_days(dsn, settings, [staged.day]))
+        copy_runs.append(result.loaded_rows / seconds)
+        copied = result.loaded_rows
+    results: dict[str, Any] = {
+        "rows": staged.accepted,
+        "copy": {
+            "rows_per_second": median(copy_runs),
+            "runs": copy_runs,
+            "what": "spark_staging.load.load_days: Arrow→CSV COPY FREEZE, PK built after, "
+            "partition swap, reconciliation and audit, one transaction",
+            "loaded_rows": copied,
+        },
+    }
+    bare_runs = [
+        float(load_with_copy(settings.lake_dir, dsn, "bench_copy_events"))
+        for _ in range(ctx.repeats)
+    ]
+    results["copy_transport"] = {
+        "rows_per_second": median(bare_runs),
+        "runs": bare_runs,
+        "what": "the same Arrow→CSV COPY transport into the bare table the baselines use",
+    }
+    try:
+        jdbc = run_worker(
+            "jdbc",
+            {
+                "lake_dir": str(settings.lake_dir),
+                "dsn": dsn,
+                "table": "bench_jdbc_events",
+                "batchsize": 10_000,
+                "repeats": ctx.repeats,
+                "master": ctx.settings.spark_master,
+            },
+            ctx.scratch("jdbc"),
+        )
+        results["spark_jdbc"] = {
+            "rows_per_second": median(jdbc["rows_per_second_runs"]),
+            "runs": jdbc["rows_per_second_runs"],
+            "what": "df.write.jdbc, batchsize 10000, reWriteBatchedInserts, Debian JDBC jar",
+        }
+    except Exception as exc:
+        results["spark_jdbc"] = {"error": str(exc)}
+    em_runs = [
+        float(load_with_executemany(settings.lake_dir, dsn, "bench_executemany_events"))
+        for _ in range(ctx.repeats)
+    ]
+    results["executemany"] = {
+        "rows_per_second": median(em_runs),
+        "runs": em_runs,
+        "what": "psycopg2 executemany INSERT",
+    }
+    copy_rate = results["copy"]["rows_per_second"]
+    for name in ("copy_transport", "spark_jdbc", "executemany"):
+        rate = results[name].get("rows_per_second")
+        results[name]["copy_speedup"] = copy_rate / rate if rate else None
+    bare_rate = results["copy_transport"]["rows_per_second"]
+    for name in ("spark_jdbc", "executemany"):
+        rate = results[name].get("rows_per_second")
+        results[name]["transport_speedup"] = bare_rate / rate if rate else None
+    return results
+
+
+# --------------------------------------------------------------------------- 3. staging engine
+
+
+def _cli_stage_seconds(settings: Settings, lake_dir: Path, master: str, day: dt.date) -> float:
+    """Wall time of ``clickstream --spark-master M ... stage --date D`` (JVM start included)."""
+    command = [
+        sys.executable,
+        "-m",
+        "clickstream.cli",
+        "--quiet",
+        "--spark-master",
+        master,
+        "--landing-dir",
+        str(settings.landing_dir),
+        "--lake-dir",
+        str(lake_dir),
+        "stage",
+        "--date",
+        day.isoformat(),
+    ]
+    seconds, done = timed(
+        lambda: subprocess.run(
+            command, capture_output=True, text=True, cwd=PROJECT_ROOT, check=False, timeout=3600
+        )
+    )
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-10:])
+        raise RuntimeError(f"clickstream stage on {master} failed:\n{tail}")
+    return seconds
+
+
+def crossover_events(rows: list[dict[str, Any]]) -> float | None:
+    """Size where power-law fits of the two engines' times meet (None: they never do)."""
+    spark = [(r["landed_rows"], r["spark_seconds"]) for r in rows]
+    duck = [(r["landed_rows"], r["duckdb_seconds"]) for r in rows]
+    b_s, b_d = growth_exponent(spark), growth_exponent(duck)
+    if b_s is None or b_d is None or b_s >= b_d:
+        return None
+    # log t = log a + b log n, fitted through the largest point of each engine
+    n0, ts = spark[-1]
+    _, td = duck[-1]
+    log_n = math.log(n0) + (math.log(ts) - math.log(td)) / (b_d - b_s)
+    return math.exp(log_n) if log_n < 700 else None
+
+
+def scenario_staging(ctx: BenchContext) -> dict[str, Any]:
+    """The Spark job vs the same rules in DuckDB on the same landing files."""
+    from spark_staging.duckdb_baseline import stage_with_duckdb
+    from spark_staging.stage import stage_days
+
+    cores = ctx.settings.spark_master
+    threads = _local_cores(cores)
+    rows = []
+    for events in ctx.plan.staging_sizes:
+        staged = ctx.staged_day(events)
+        root = ctx.scratch(f"engines{events}")
+        spark_runs, duck_runs, spark_peak, duck_peak = [], [], 0, 0
+        duck_result = None
+        for repeat in range(ctx.repeats):
+            lake = root / f"spark-lake-{repeat}"
+            settings = staged.settings.with_(lake_dir=lake)
+            with sampling_memory() as memory:
+                seconds, _ = timed(lambda s=settings, d=staged.day: stage_days(ctx.spark, s, [d]))
+            spark_runs.append(seconds)
+            spark_peak = max(spark_peak, memory.peak_bytes)
+            with sampling_memory() as memory:
+                duck_result = stage_with_duckdb(
+                    staged.settings, [staged.day], root / f"duck-{repeat}", threads=threads
+                )
+            duck_runs.append(duck_result.seconds)
+            duck_peak = max(duck_peak, memory.peak_bytes)
+        spark_s, duck_s = median(spark_runs), median(duck_runs)
+        assert duck_result is not None
+        rows.append(
+            {
+                "events": events,
+                "landed_rows": staged.landed_rows,
+                "spark_seconds": spark_s,
+                "duckdb_seconds": duck_s,
+                "spark_over_duckdb": spark_s / duck_s if duck_s else None,
+                "spark_events_per_second": staged.landed_rows / spark_s,
+                "duckdb_events_per_second": staged.landed_rows / duck_s,
+                "spark_accepted": staged.accepted,
+                "duckdb_accepted": duck_result.accepted,
+                "process_peak_rss_mib_spark": mib(spark_peak),
+                "process_peak_rss_mib_duckdb": mib(duck_peak),
+            }
+        )
+    result: dict[str, Any] = {
+        "spark_master": cores,
+        "duckdb_threads": threads,
+        "spark_session_start_seconds": ctx.spark_start_seconds,
+        "sizes": rows,
+        "crossover_events": crossover_events(rows) if len(rows) > 1 else None,
+    }
+    ratio = rows[-1]["spark_over_duckdb"]
+    if ratio:
+        result["breakeven_cluster_cores"] = math.ceil((threads or 2) * ratio)
+    if ctx.plan.cluster_events:
+        result["cluster"] = _cluster_run(ctx, ctx.plan.cluster_events)
+    else:
+        result["cluster"] = {
+            "skipped": "not run with --quick (tests/test_bench_cluster.py covers it)"
+        }
+    return result
+
+
+def _local_cores(master: str) -> int | None:
+    if master.startswith("local[") and master.endswith("]"):
+        inner = master[6:-1]
+        return None if inner == "*" else int(inner)
+    return None
+
+
+def _cluster_run(ctx: BenchContext, events: int) -> dict[str, Any]:
+    """The CLI stage on a local standalone cluster vs local mode (both with JVM start)."""
+    from spark_staging.cluster import local_cluster
+
+    staged = ctx.staged_day(events)
+    root = ctx.scratch("cluster")
+    try:
+        local_s = _cli_stage_seconds(staged.settings, root / "local", "local[2]", staged.day)
+        with local_cluster(worker_cores=2, worker_memory="4g") as url:
+            cluster_s = _cli_stage_seconds(staged.settings, root / "cluster", url, staged.day)
+    except Exception as exc:
+        return {"error": str(exc)}
+    return {
+        "events": staged.landed_rows,
+        "local_cli_seconds": local_s,
+        "cluster_cli_seconds": cluster_s,
+        "cluster_over_local": cluster_s / local_s,
+        "cluster": "1 master + 1 worker (2 cores, 4g) on this machine",
+    }
+
+
+# --------------------------------------------------------------------------- 4. storage
+
+
+def scenario_storage(ctx: BenchContext) -> dict[str, Any]:
+    """Landing CSV vs the same events as Parquet snappy / zstd / as staged."""
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
+
+    staged = ctx.staged_day(ctx.plan.load_events)
+    settings = staged.settings
+    csv_bytes = dir_bytes(settings.landing_events_day(staged.day), "*.csv")
+    events_dir = settings.lake_dir / "events"
+    table = pads.dataset(str(events_dir), format="parquet", partitioning="hive").to_table()
+    out = ctx.scratch("storage")
+    sizes: dict[str, int] = {}
+    for codec in ("snappy", "zstd"):
+        path = out / f"events-{codec}.parquet"
+        pq.write_table(table, path, compression=codec)
+        sizes[f"parquet_{codec}"] = path.stat().st_size
+    sizes["lake_as_staged"] = dir_bytes(events_dir, "*.parquet")
+    csv_per_row = csv_bytes / staged.landed_rows
+    formats = {
+        "landing_csv": {
+            "bytes": csv_bytes,
+            "rows": staged.landed_rows,
+            "bytes_per_row": csv_per_row,
+        }
+    }
+    for name, size in sizes.items():
+        per_row = size / table.num_rows
+        formats[name] = {
+            "bytes": size,
+            "rows": table.num_rows,
+            "bytes_per_row": per_row,
+            "smaller_than_csv_per_row": 1 - per_row / csv_per_row,
+        }
+    return {"formats": formats, "lake_columns": table.num_columns, "csv_columns": 26}
+
+
+# --------------------------------------------------------------------------- 5. queries
+
+
+def _ensure_history_warehouse(ctx: BenchContext) -> tuple[dict[str, Any], str]:
+    """The history loaded in one go and fully built (unless the dbt scenario left it so)."""
+    from clickstream.dbt import build_day
+    from spark_staging.load import load_days
+
+    history = ctx.history()
+    if history["dsn"] is None:
+        dsn = ctx.database("history")
+        load_days(dsn, history["settings"], history["days"])
+        build_day(
+            dsn,
+            history["days"][-1],
+            ctx.settings.lateness_days,
+            full_refresh=True,
+            target_path=history["settings"].reports_dir / "dbt_target",
+        )
+        history["dsn"] = dsn
+    return history, history["dsn"]
+
+
+_PG_SETTINGS = {
+    "with": [],
+    "without": [
+        "set local enable_indexscan = off",
+        "set local enable_bitmapscan = off",
+        "set local enable_partition_pruning = off",
+    ],
+}
+
+
+def _plan_nodes(plan: dict[str, Any]) -> list[str]:
+    nodes = [
+        f"{plan.get('Node Type')}"
+        + (f" on {plan['Relation Name']}" if plan.get("Relation Name") else "")
+    ]
+    for child in plan.get("Plans", []):
+        nodes.extend(_plan_nodes(child))
+    return nodes
+
+
+def _pg_query(
+    dsn: str, query: str, params: tuple[Any, ...], mode: str, runs: int
+) -> dict[str, Any]:
+    """Median warm time of ``query`` with the planner's index/pruning options on or off."""
+    import json
+
+    with connection(dsn) as conn, conn.cursor() as cur:
+        for statement in _PG_SETTINGS[mode]:
+            cur.execute(statement)
+        cur.execute("explain (format json) " + query, params)
+        raw = cur.fetchone()[0]  # type: ignore[index]
+        plan = (raw if isinstance(raw, list) else json.loads(raw))[0]["Plan"]
+        cur.execute(query, params)  # warm the cache
+        result = cur.fetchone()
+
+        def run() -> None:
+            cur.execute(query, params)
+            cur.fetchall()
+
+        timing = repeat_median(run, runs)
+    nodes = _plan_nodes(plan)
+    return {
+        "ms": timing["seconds"] * 1000,
+        "plan": sorted(set(nodes)),
+        "relations_scanned": sum(" on " in n for n in nodes),
+        "result": [str(v) for v in result or ()],
+    }
+
+
+def scenario_queries(ctx: BenchContext) -> dict[str, Any]:
+    """A 7-day range over the history: PostgreSQL with/without BRIN and pruning; the lake."""
+    import duckdb
+
+    history, dsn = _ensure_history_warehouse(ctx)
+    days = history["days"]
+    start = days[len(days) // 2]
+    end = start + dt.timedelta(days=7)
+    runs = ctx.plan.query_runs
+    fct = (
+        "select count(*), sum(revenue) from marts.fct_events where event_ts >= %s and event_ts < %s"
+    )
+    raw = "select count(*), sum(revenue) from raw.events where event_date >= %s and event_date < %s"
+    ts_params = (dt.datetime.combine(start, dt.time()), dt.datetime.combine(end, dt.time()))
+    postgres = {
+        "fct_events (BRIN on event_ts)": {
+            mode: _pg_query(dsn, fct, ts_params, mode, runs) for mode in ("with", "without")
+        },
+        "raw.events (partitioned by event_date)": {
+            mode: _pg_query(dsn, raw, (start, end), mode, runs) for mode in ("with", "without")
+        },
+    }
+    lake = history["settings"].lake_dir / "events"
+    files = sorted(lake.rglob("*.parquet"))
+    glob = str(lake / "*" / "*.parquet")
+    con = duckdb.connect()
+    with_filter = (
+        f"select count(*), sum(revenue) from read_parquet('{glob}', hive_partitioning = true) "
+        f"where event_date >= date '{start}' and event_date < date '{end}'"
+    )
+    without_filter = (
+        f"select count(*), sum(revenue) from read_parquet('{glob}', hive_partitioning = false) "
+        f"where derived_ts >= timestamp '{start}' and derived_ts < timestamp '{end}'"
+    )
+    parquet = {}
+    for name, query in (("with", with_filter), ("without", without_filter)):
+        result = con.execute(query).fetchone()
+        timing = repeat_median(lambda q=query: con.execute(q).fetchall(), runs)
+        parquet[name] = {"ms": timing["seconds"] * 1000, "result": [str(v) for v in result or ()]}
+    con.close()
+    in_range = sum(
+        1 for f in files if start.isoformat() <= f.parent.name.split("=")[-1] < end.isoformat()
+    )
+    parquet["files_total"] = len(files)
+    parquet["files_in_range"] = in_range
+    return {
+        "days": len(days),
+        "events": history["accepted"],
+        "range": [start.isoformat(), end.isoformat()],
+        "postgres": postgres,
+        "parquet_duckdb": parquet,
+    }
+
+
+# --------------------------------------------------------------------------- 6. dbt
+
+
+def scenario_dbt(ctx: BenchContext) -> dict[str, Any]:
+    """Incremental daily ``dbt build`` vs ``--full-refresh`` after 10, 30, 90 days."""
+    from clickstream.dbt import build_day
+    from spark_staging.load import load_days
+
+    history = ctx.history()
+    settings: Settings = history["settings"]
+    days: list[dt.date] = history["days"]
+    lateness = ctx.settings.lateness_days
+    target = settings.reports_dir / "dbt_target"
+    dsn = ctx.database("dbt")
+    loaded = 0
+    points = []
+    for checkpoint in ctx.plan.dbt_checkpoints:
+        n = min(checkpoint, len(days))
+        if n - 1 > loaded:
+            load_days(dsn, settings, days[loaded : n - 1])
+            build_day(dsn, days[n - 2], lateness, full_refresh=True, target_path=target)
+        load_days(dsn, settings, [days[n - 1]])
+        loaded = n
+        day = days[n - 1]
+        incremental = repeat_median(
+            lambda d=day: build_day(dsn, d, lateness, target_path=target), ctx.repeats
+        )
+        full = repeat_median(
+            lambda d=day: build_day(dsn, d, lateness, full_refresh=True, target_path=target),
+            ctx.repeats,
+        )
+        events = _table_rows(dsn, "marts.fct_events")
+        points.append(
+            {
+                "days": n,
+                "fct_events_rows": events,
+                "incremental_seconds": incremental["seconds"],
+                "full_refresh_seconds": full["seconds"],
+                "incremental_share": incremental["seconds"] / full["seconds"],
+            }
+        )
+    if loaded == len(days):
+        history["dsn"] = dsn  # the query scenario can reuse this fully built warehouse
+    return {"events_per_day": ctx.plan.history_events_per_day, "points": points}
+
+
+SCENARIOS: dict[str, Any] = {
+    "end_to_end": scenario_end_to_end,
+    "load": scenario_load,
+    "staging": scenario_staging,
+    "storage": scenario_storage,
+    "dbt": scenario_dbt,
+    "queries": scenario_queries,
+}
+"""Run order (dbt before queries: the queries reuse the warehouse the dbt scenario built)."""
+
+
+def iter_scenarios() -> Iterator[tuple[str, Any]]:
+    yield from SCENARIOS.items()

@@ -1,0 +1,111 @@
+"""Benchmark work that needs a process of its own: ``python -m clickstream.bench_worker REQ``.
+
+A process has one SparkContext, and its JVM start and memory belong in some measurements and
+not in others, so the end-to-end runs and the Spark JDBC writer (whose session needs the
+PostgreSQL JDBC jar) each run here, in a fresh interpreter. The parent
+(:func:`clickstream.bench_env.run_worker`) writes a JSON request, samples this process tree's
+memory and reads the JSON result back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import resource
+import sys
+from pathlib import Path
+from typing import Any
+
+from clickstream.bench_env import settings_from_json, timed
+
+logger = logging.getLogger(__name__)
+
+TOP_DBT_NODES = 5
+
+
+def _dbt_profile(result: Any) -> list[dict[str, Any]]:
+    """The slowest dbt nodes of one invocation: where the transform time goes."""
+    nodes = sorted(getattr(result, "nodes", ()), key=lambda n: n.seconds, reverse=True)
+    return [
+        {"name": n.name, "type": n.resource_type, "seconds": round(n.seconds, 2)}
+        for n in nodes[:TOP_DBT_NODES]
+    ]
+
+
+def end_to_end(args: dict[str, Any]) -> dict[str, Any]:
+    """generate → stage → load → dbt build → analyses for one day of ``events`` events."""
+    from clickstream.analyze import run_analyses
+    from clickstream.dbt import build_day
+    from generator import GeneratorConfig, generate_day
+    from spark_staging.load import load_days
+    from spark_staging.session import build_spark
+    from spark_staging.stage import stage_days
+
+    settings = settings_from_json(args["settings"])
+    dsn = args["dsn"]
+    day = dt.date.fromisoformat(args["day"])
+    target = Path(args["dbt_target"])
+    seconds: dict[str, float] = {}
+
+    config = GeneratorConfig(seed=args["seed"], events_per_day=args["events"])
+    seconds["generate"], manifest = timed(lambda: generate_day(config, day, settings.landing_dir))
+    seconds["spark_start"], spark = timed(
+        lambda: build_spark(
+            settings.spark_master, "clickstream-bench", settings.spark_shuffle_partitions
+        )
+    )
+    seconds["stage"], (stats,) = timed(lambda: stage_days(spark, settings, [day]))
+    seconds["load"], (loaded,) = timed(lambda: load_days(dsn, settings, [day]))
+    seconds["transform"], dbt_result = timed(
+        lambda: build_day(dsn, day, settings.lateness_days, target_path=target)
+    )
+    seconds["analyze"], _ = timed(
+        lambda: run_analyses(dsn, settings, out_dir=settings.reports_dir, progress=False)
+    )
+    spark.stop()
+    return {
+        "landed_rows": int(manifest.rows["events"]),
+        "input_rows": stats.input_rows,
+        "accepted": stats.accepted,
+        "loaded_rows": loaded.loaded_rows,
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
+        "dbt_slowest": _dbt_profile(dbt_result),
+    }
+
+
+def spark_jdbc(args: dict[str, Any]) -> dict[str, Any]:
+    """Spark's ``df.write.jdbc`` from the lake into ``table``: rows/s (session start excluded)."""
+    from spark_staging.baselines import build_jdbc_spark, load_with_spark_jdbc
+
+    spark = build_jdbc_spark(args.get("master", "local[2]"))
+    runs = [
+        float(
+            load_with_spark_jdbc(
+                spark,
+                Path(args["lake_dir"]),
+                args["dsn"],
+                args["table"],
+                batchsize=int(args.get("batchsize", 10_000)),
+            )
+        )
+        for _ in range(max(1, int(args.get("repeats", 1))))
+    ]
+    spark.stop()
+    return {"rows_per_second_runs": runs}
+
+
+TASKS = {"e2e": end_to_end, "jdbc": spark_jdbc}
+
+
+def main(request_path: str) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    request = json.loads(Path(request_path).read_text())
+    result = TASKS[request["task"]](request["args"])
+    result["self_maxrss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    Path(request["result"]).write_text(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,243 @@
+"""How Python runs dbt: in-process via ``dbtRunner``, configured only through environment variables.
+
+The committed ``dbt_project/profiles.yml`` reads its connection from ``CLICKSTREAM_PG_*`` and
+``DBT_ENV_SECRET_PG_PASSWORD``; :func:`dbt_env` derives them from a libpq URL so the rest of the
+code only ever passes a DSN around. dbt runs in-process (no 3-5 s interpreter start per call) but
+``dbtRunner`` is not re-entrant, so calls are serialised with a lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from clickstream.config import PROJECT_ROOT
+from clickstream.db import redact_dsn
+from clickstream.errors import ConfigError, StageFailedError
+
+logger = logging.getLogger(__name__)
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+"""The dbt project (and its committed profiles.yml)."""
+
+_FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
+_RUN_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """Outcome of one dbt node (model, test, seed, snapshot, unit test)."""
+
+    name: str
+    resource_type: str
+    status: str
+    seconds: float
+    message: str | None = None
+    failures: int | None = None
+
+
+@dataclass(frozen=True)
+class DbtResult:
+    """What a dbt invocation did: the command, per-node outcomes and wall-clock seconds."""
+
+    args: tuple[str, ...]
+    seconds: float
+    nodes: tuple[NodeResult, ...] = field(default_factory=tuple)
+
+    def status_of(self, name: str) -> str | None:
+        """Status of the first node called ``name`` (e.g. a model or test name)."""
+        return next((node.status for node in self.nodes if node.name == name), None)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Node count per status, for the one-line summary."""
+        counts: dict[str, int] = {}
+        for node in self.nodes:
+            counts[node.status] = counts.get(node.status, 0) + 1
+        return counts
+
+
+def dbt_env(dsn: str) -> dict[str, str]:
+    """Environment variables that point ``profiles.yml`` at the database of a libpq URL.
+
+    Accepts ``postgresql://user:pw@host:port/db`` and the socket form
+    ``postgresql://user:@/db?host=/socket/dir`` (the embedded pgserver); a ``host`` query
+    parameter wins over the netloc, as in libpq.
+    """
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(
+            f"Unsupported DSN {redact_dsn(dsn)}: use a URL like "
+            "postgresql://user:password@host:5432/dbname."
+        )
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    database = unquote(parts.path.lstrip("/")) or query.get("dbname", "")
+    if not database:
+        raise ConfigError(f"The DSN {redact_dsn(dsn)} names no database: add /dbname to it.")
+    try:
+        port = query.get("port") or (str(parts.port) if parts.port else "5432")
+    except ValueError:
+        raise ConfigError(f"The DSN {redact_dsn(dsn)} has an invalid port.") from None
+    return {
+        "CLICKSTREAM_PG_HOST": query.get("host") or unquote(parts.hostname or "") or "127.0.0.1",
+        "CLICKSTREAM_PG_PORT": port,
+        "CLICKSTREAM_PG_USER": unquote(parts.username or "") or query.get("user", "postgres"),
+        "DBT_ENV_SECRET_PG_PASSWORD": unquote(parts.password or "") or query.get("password", ""),
+        "CLICKSTREAM_PG_DBNAME": database,
+    }
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of a block, then restore the old ones."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def _node_results(raw_result: Any) -> tuple[NodeResult, ...]:
+    """Per-node outcomes from a dbtRunnerResult.result (absent for parse/docs/ls)."""
+    results = getattr(raw_result, "results", None) or []
+    nodes = []
+    for item in results:
+        node = getattr(item, "node", None)
+        status = getattr(item, "status", "")
+        nodes.append(
+            NodeResult(
+                name=getattr(node, "name", "?"),
+                resource_type=str(getattr(node, "resource_type", "?")),
+                status=str(getattr(status, "value", status)),
+                seconds=round(float(getattr(item, "execution_time", 0.0) or 0.0), 3),
+                message=getattr(item, "message", None),
+                failures=getattr(item, "failures", None),
+            )
+        )
+    return tuple(nodes)
+
+
+def _failure_message(args: list[str], nodes: tuple[NodeResult, ...], exception: Any) -> str:
+    failed = [node for node in nodes if node.status in _FAILED_STATUSES]
+    command = " ".join(args[:1]) or "dbt"
+    if failed:
+        shown = "; ".join(f"{node.name}: {node.message or node.status}" for node in failed[:10])
+        more = f" (+{len(failed) - 10} more)" if len(failed) > 10 else ""
+        return (
+            f"dbt {command} failed on {len(failed)} node(s): {shown}{more}. "
+            "See dbt_project/target/run_results.json and logs/dbt.log for details."
+        )
+    detail = str(exception).strip() if exception else "no detail"
+    return f"dbt {command} failed: {detail}"
+
+
+def run_dbt(
+    dsn: str,
+    args: list[str],
+    project_dir: Path = DBT_PROJECT_DIR,
+    target_path: Path | None = None,
+    check: bool = True,
+) -> DbtResult:
+    """Run one dbt command in-process against ``dsn``; raise StageFailedError if it fails.
+
+    ``target_path`` keeps the artifacts (manifest, run results, logs) of this call apart from
+    the project's own ``target/`` — tests use it so parallel runs don't share a folder.
+    ``check=False`` returns the per-node outcomes of a failed run instead of raising (as long
+    as dbt got as far as running nodes).
+    """
+    from dbt.cli.main import dbtRunner
+
+    full_args = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
+    if target_path is not None:
+        full_args += ["--target-path", str(target_path), "--log-path", str(target_path)]
+    started = time.perf_counter()
+    with _RUN_LOCK, _environment(dbt_env(dsn)):
+        outcome = dbtRunner().invoke(full_args)
+    nodes = _node_results(outcome.result)
+    seconds = round(time.perf_counter() - started, 3)
+    if not outcome.success and (check or not nodes):
+        raise StageFailedError(_failure_message(args, nodes, outcome.exception))
+    result = DbtResult(args=tuple(args), seconds=seconds, nodes=nodes)
+    logger.info("dbt %s: %s in %.1f s", " ".join(args[:1]), result.counts or "ok", seconds)
+    return result
+
+
+def build_day_args(day: dt.date, lateness_days: int, full_refresh: bool = False) -> list[str]:
+    """The ``dbt build`` arguments for arrival day D: the incremental window is [D-L, D+1)."""
+    if lateness_days < 0:
+        raise ConfigError(f"lateness_days must be >= 0, got {lateness_days}.")
+    window = {
+        "window_start": (day - dt.timedelta(days=lateness_days)).isoformat(),
+        "window_end": (day + dt.timedelta(days=1)).isoformat(),
+        "lateness_days": lateness_days,
+    }
+    args = ["build", "--vars", json.dumps(window)]
+    if full_refresh:
+        args.append("--full-refresh")
+    return args
+
+
+def build_day(
+    dsn: str,
+    day: dt.date,
+    lateness_days: int,
+    full_refresh: bool = False,
+    project_dir: Path = DBT_PROJECT_DIR,
+    target_path: Path | None = None,
+) -> DbtResult:
+    """Seeds, models, snapshots and tests after loading arrival day ``day``: one ``dbt build``."""
+    return run_dbt(
+        dsn, build_day_args(day, lateness_days, full_refresh), project_dir, target_path
+    )
+
+
+def docs_generate(
+    dsn: str,
+    static: bool = False,
+    project_dir: Path = DBT_PROJECT_DIR,
+    target_path: Path | None = None,
+) -> Path:
+    """Write the docs site (manifest, catalog, index.html); return index.html or static_index.html."""
+    args = ["docs", "generate", *(["--static"] if static else [])]
+    run_dbt(dsn, args, project_dir, target_path)
+    target = target_path or project_dir / "target"
+    return target / ("static_index.html" if static else "index.html")
+
+
+def ensure_roles(dsn: str) -> None:
+    """Create the ``analyst`` role if missing.
+
+    dbt's ``on-run-start`` hook already does this on every invocation; this is for callers that
+    grant access before dbt has ever run (e.g. provisioning scripts).
+    """
+    from clickstream.db import connection
+
+    with connection(dsn) as conn, conn.cursor() as cur:
+        cur.execute(
+            """
+            do $$
+            begin
+                if not exists (select from pg_catalog.pg_roles where rolname = 'analyst') then
+                    create role analyst nologin;
+                end if;
+            exception
+                when duplicate_object or unique_violation then null;
+            end
+            $$
+            """
+        )

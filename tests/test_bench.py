@@ -1,0 +1,62 @@
+"""Smoke run of the whole benchmark at tiny sizes: every section renders with numbers.
+
+No timing thresholds here: the numbers belong in docs/benchmarks.md, not in assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from clickstream.bench import run_benchmarks
+from clickstream.bench_report import SECTIONS
+from clickstream.config import Settings
+from tests.conftest import ADMIN_DSN
+
+pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    settings = Settings(
+        pg_dsn=ADMIN_DSN,
+        landing_dir=root / "landing",
+        lake_dir=root / "lake",
+        reports_dir=root / "reports",
+        warehouse_dir=root / "warehouse",
+        spark_shuffle_partitions=2,
+    )
+    out = run_benchmarks(settings, [20_000], repeats=1, out_file=root / "bench.md", quick=True)
+    return out, out.read_text(), json.loads(out.with_suffix(".json").read_text())
+
+
+def test_quick_benchmark_runs_every_scenario_without_errors(quick_report):
+    _, _, data = quick_report
+    errors = {k: v["error"] for k, v in data["scenarios"].items() if "error" in v}
+    assert not errors, errors
+    assert set(data["scenarios"]) == {key for key, _, _ in SECTIONS}
+
+
+def test_quick_report_has_every_section_with_numbers(quick_report):
+    _, markdown, _ = quick_report
+    sections = re.split(r"^## ", markdown, flags=re.MULTILINE)
+    by_title = {s.splitlines()[0]: s for s in sections[1:]}
+    for _, title, _ in SECTIONS:
+        body = by_title[title]
+        assert "**Failed**" not in body, title
+        assert re.search(r"\|\s*[0-9][0-9,.]*\s*\|", body), f"no numbers in section {title}"
+    assert "## Machine" in markdown and "cpu_cores" in markdown
+    assert "## Targets" in markdown
+
+
+def test_quick_report_json_records_machine_command_and_targets(quick_report):
+    _, _, data = quick_report
+    assert data["machine"]["cpu_cores"] >= 1
+    assert data["command"]
+    assert len(data["targets"]) == 5
+    e2e = data["scenarios"]["end_to_end"]["sizes"][0]
+    assert set(e2e["stages"]) >= {"generate", "stage", "load", "transform", "analyze"}
+    assert e2e["peak_rss_mib"] > 0

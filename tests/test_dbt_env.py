@@ -1,0 +1,75 @@
+"""How Python talks to dbt: DSN → profile environment, and the daily build's arguments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+
+import pytest
+
+from clickstream.dbt import _environment, build_day_args, dbt_env
+from clickstream.errors import ConfigError
+
+
+def test_tcp_dsn_maps_every_part_to_the_profile_variables() -> None:
+    env = dbt_env("postgresql://alice:s%3Acret@db.example.com:6543/warehouse")
+    assert env == {
+        "CLICKSTREAM_PG_HOST": "db.example.com",
+        "CLICKSTREAM_PG_PORT": "6543",
+        "CLICKSTREAM_PG_USER": "alice",
+        "DBT_ENV_SECRET_PG_PASSWORD": "s:cret",
+        "CLICKSTREAM_PG_DBNAME": "warehouse",
+    }
+
+
+def test_unix_socket_dsn_uses_the_host_query_parameter() -> None:
+    env = dbt_env("postgresql://postgres:@/clickstream?host=/tmp/pg%20sock")
+    assert env["CLICKSTREAM_PG_HOST"] == "/tmp/pg sock"
+    assert env["CLICKSTREAM_PG_PORT"] == "5432"
+    assert env["CLICKSTREAM_PG_USER"] == "postgres"
+    assert env["DBT_ENV_SECRET_PG_PASSWORD"] == ""
+    assert env["CLICKSTREAM_PG_DBNAME"] == "clickstream"
+
+
+@pytest.mark.parametrize(
+    "dsn", ["mysql://u@h/db", "postgresql://u@h:5432", "postgresql://u@h:notaport/db"]
+)
+def test_unusable_dsn_raises_a_config_error(dsn: str) -> None:
+    with pytest.raises(ConfigError):
+        dbt_env(dsn)
+
+
+def test_dsn_error_message_hides_the_password() -> None:
+    with pytest.raises(ConfigError) as info:
+        dbt_env("mysql://u:topsecret@h/db")
+    assert "topsecret" not in str(info.value)
+
+
+def test_environment_is_restored_after_the_call() -> None:
+    os.environ["CLICKSTREAM_PG_HOST"] = "before"
+    os.environ.pop("CLICKSTREAM_PG_DBNAME", None)
+    try:
+        with _environment({"CLICKSTREAM_PG_HOST": "during", "CLICKSTREAM_PG_DBNAME": "x"}):
+            assert os.environ["CLICKSTREAM_PG_HOST"] == "during"
+        assert os.environ["CLICKSTREAM_PG_HOST"] == "before"
+        assert "CLICKSTREAM_PG_DBNAME" not in os.environ
+    finally:
+        os.environ.pop("CLICKSTREAM_PG_HOST", None)
+
+
+def test_daily_build_reprocesses_the_lateness_window_up_to_the_next_day() -> None:
+    args = build_day_args(dt.date(2024, 3, 10), lateness_days=3)
+    assert args[0] == "build"
+    assert json.loads(args[args.index("--vars") + 1]) == {
+        "window_start": "2024-03-07",
+        "window_end": "2024-03-11",
+        "lateness_days": 3,
+    }
+    assert "--full-refresh" not in args
+    assert "--full-refresh" in build_day_args(dt.date(2024, 3, 10), 3, full_refresh=True)
+
+
+def test_negative_lateness_is_rejected() -> None:
+    with pytest.raises(ConfigError):
+        build_day_args(dt.date(2024, 3, 10), lateness_days=-1)

@@ -1,0 +1,339 @@
+"""The dbt project on the hand-built raw fixture: five arrival days built one by one.
+
+One module-scoped warehouse is loaded and built day by day with exactly the invocation the daily
+pipeline runs (``build_day``: seeds, models, snapshots and every data and unit test — any failing
+test fails the fixture), then many assertions read it. A second database gets the same raw data
+and the first one's snapshots (state a full refresh never rebuilds) and is built with
+``--full-refresh``: the incremental marts must equal it row for row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+
+from clickstream.dbt import DbtResult, build_day, docs_generate, run_dbt
+from tests.conftest import create_database, drop_database
+from tests.fixtures.raw.build_raw import DAYS, LATENESS_DAYS, load_arrival_day, load_days
+
+pytestmark = pytest.mark.postgres
+
+MARTS = (
+    "fct_events",
+    "fct_sessions",
+    "fct_orders",
+    "fct_daily_metrics",
+    "dim_users",
+    "dim_products",
+    "dim_date",
+    "dim_channel",
+    "dim_device",
+)
+
+
+def query(dsn: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql, params or None)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+def table_rows(dsn: str, table: str) -> list[tuple[Any, ...]]:
+    """All rows of a table, sorted, for row-for-row comparison."""
+    rows = query(dsn, f"select * from {table}")
+    return sorted(rows, key=lambda row: tuple("" if v is None else str(v) for v in row))
+
+
+def copy_schema_tables(source_dsn: str, target_dsn: str, schema: str) -> None:
+    """Copy every table of ``schema`` (columns, types and rows) into another database."""
+    tables = [r[0] for r in query(source_dsn, "select tablename from pg_tables where schemaname = %s", (schema,))]
+    src = psycopg2.connect(source_dsn)
+    dst = psycopg2.connect(target_dsn)
+    try:
+        with src.cursor() as scur, dst, dst.cursor() as dcur:
+            dcur.execute(f"create schema if not exists {schema}")
+            for table in tables:
+                scur.execute(
+                    "select attname, format_type(atttypid, atttypmod) from pg_attribute "
+                    "where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum",
+                    (f"{schema}.{table}",),
+                )
+                columns = ", ".join(f'"{name}" {sql_type}' for name, sql_type in scur.fetchall())
+                dcur.execute(f"create table {schema}.{table} ({columns})")
+                buffer = io.StringIO()
+                scur.copy_expert(f"copy {schema}.{table} to stdout", buffer)
+                buffer.seek(0)
+                dcur.copy_expert(f"copy {schema}.{table} from stdin", buffer)
+    finally:
+        src.close()
+        dst.close()
+
+
+@pytest.fixture(scope="module")
+def dbt_target(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This module's own dbt target folder (manifest, catalog, logs)."""
+    return tmp_path_factory.mktemp("dbt_target")
+
+
+@pytest.fixture(scope="module")
+def warehouse(dbt_target: Path) -> Iterator[dict[str, Any]]:
+    """Five arrival days loaded and built one at a time, then day 5 rebuilt to test idempotence."""
+    name = f"clickstream_dbt_{uuid.uuid4().hex[:10]}"
+    dsn = create_database(name)
+    results: list[DbtResult] = []
+    try:
+        for day in DAYS:
+            load_arrival_day(dsn, day)
+            results.append(build_day(dsn, day, LATENESS_DAYS, target_path=dbt_target))
+        before_rerun = {table: table_rows(dsn, f"marts.{table}") for table in MARTS}
+        load_arrival_day(dsn, DAYS[-1])
+        results.append(build_day(dsn, DAYS[-1], LATENESS_DAYS, target_path=dbt_target))
+        yield {"dsn": dsn, "results": results, "before_rerun": before_rerun}
+    finally:
+        drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def full_refresh_dsn(warehouse: dict[str, Any], dbt_target: Path) -> Iterator[str]:
+    """A second database: same raw data and snapshot history, marts built with --full-refresh."""
+    name = f"clickstream_dbt_fr_{uuid.uuid4().hex[:10]}"
+    dsn = create_database(name)
+    try:
+        load_days(dsn, DAYS, LATENESS_DAYS)
+        copy_schema_tables(warehouse["dsn"], dsn, "snapshots")
+        build_day(dsn, DAYS[-1], LATENESS_DAYS, full_refresh=True, target_path=dbt_target)
+        yield dsn
+    finally:
+        drop_database(name)
+
+
+# --- the daily builds ---------------------------------------------------------------------
+
+
+def test_every_daily_build_ran_models_snapshots_unit_and_data_tests(warehouse: dict[str, Any]) -> None:
+    for result in warehouse["results"]:
+        kinds = {node.resource_type for node in result.nodes}
+        assert {"model", "snapshot", "seed", "test", "unit_test"} <= kinds
+        assert not [n for n in result.nodes if n.status in ("error", "fail", "warn")]
+
+
+def test_rebuilding_the_same_day_changes_nothing(warehouse: dict[str, Any]) -> None:
+    for table in MARTS:
+        assert table_rows(warehouse["dsn"], f"marts.{table}") == warehouse["before_rerun"][table], table
+
+
+@pytest.mark.parametrize("table", MARTS)
+def test_incremental_marts_equal_a_full_refresh_row_for_row(
+    warehouse: dict[str, Any], full_refresh_dsn: str, table: str
+) -> None:
+    incremental = table_rows(warehouse["dsn"], f"marts.{table}")
+    assert incremental, f"{table} is empty: the comparison would prove nothing"
+    assert incremental == table_rows(full_refresh_dsn, f"marts.{table}")
+
+
+# --- point in time and SCD2 ---------------------------------------------------------------
+
+
+def test_order_lines_join_the_product_version_valid_when_ordered(warehouse: dict[str, Any]) -> None:
+    rows = query(
+        warehouse["dsn"],
+        """
+        select e.order_id, p.price, p.is_current
+        from marts.fct_events as e
+        inner join marts.dim_products as p on e.product_sk = p.product_sk
+        where e.event_name = 'order_completed' and e.product_id = 'p1'
+        order by e.event_ts
+        """,
+    )
+    # o1 before the 03-03 repricing pays 10.00 (old version); o3 and o4 after it pay 12.00
+    assert rows == [
+        ("o1", Decimal("10.00"), False),
+        ("o3", Decimal("12.00"), True),
+        ("o4", Decimal("12.00"), True),
+    ]
+
+
+def test_every_product_event_price_matches_its_point_in_time_version(warehouse: dict[str, Any]) -> None:
+    mismatches = query(
+        warehouse["dsn"],
+        """
+        select e.event_id from marts.fct_events as e
+        left join marts.dim_products as p on e.product_sk = p.product_sk
+        where e.product_id is not null and (p.price is null or p.price != e.price)
+        """,
+    )
+    assert mismatches == []
+
+
+def test_events_before_and_after_a_user_change_get_different_versions(warehouse: dict[str, Any]) -> None:
+    rows = query(
+        warehouse["dsn"],
+        """
+        select e.event_ts::time, u.loyalty_tier
+        from marts.fct_events as e
+        inner join marts.dim_users as u on e.user_sk = u.user_sk
+        where e.anonymous_id = 'a1' and e.event_date = '2024-03-04'
+        order by e.event_ts
+        """,
+    )
+    assert rows == [(dt.time(9, 0), "bronze"), (dt.time(11, 0), "gold"), (dt.time(11, 1), "gold")]
+
+
+def test_scd2_dimensions_have_one_open_version_and_contiguous_windows(warehouse: dict[str, Any]) -> None:
+    rows = query(
+        warehouse["dsn"],
+        """
+        select user_id, valid_from, valid_to, is_current, loyalty_tier
+        from marts.dim_users where user_id = 'u1' order by valid_from
+        """,
+    )
+    assert rows == [
+        ("u1", dt.datetime(1900, 1, 1), dt.datetime(2024, 3, 4, 10), False, "bronze"),
+        ("u1", dt.datetime(2024, 3, 4, 10), dt.datetime(9999, 12, 31), True, "gold"),
+    ]
+
+
+# --- identity, sessions, orders -----------------------------------------------------------
+
+
+def test_login_is_stitched_back_to_the_devices_earlier_anonymous_events(warehouse: dict[str, Any]) -> None:
+    rows = query(
+        warehouse["dsn"],
+        "select distinct user_id from marts.fct_events where anonymous_id = 'a1' and event_date = '2024-03-01'",
+    )
+    assert rows == [("u1",)]
+
+
+def test_late_login_restitches_sessions_outside_the_window(warehouse: dict[str, Any]) -> None:
+    # a4 visited anonymously on 03-01 and logged in as u2 on 03-05 (window starts 03-02)
+    rows = query(
+        warehouse["dsn"],
+        "select user_id, is_first_session from marts.fct_sessions "
+        "where anonymous_id = 'a4' and session_date = '2024-03-01'",
+    )
+    assert rows == [("u2", False)]  # u2's first session was on a2 at 12:00
+
+
+def test_session_crossing_midnight_is_one_row_dated_by_its_start(warehouse: dict[str, Any]) -> None:
+    rows = query(
+        warehouse["dsn"],
+        "select session_date, duration_seconds, channel, is_converted, revenue "
+        "from marts.fct_sessions where anonymous_id = 'a3'",
+    )
+    assert rows == [(dt.date(2024, 3, 2), 25 * 60, "Email", True, Decimal("12.00"))]
+
+
+def test_late_event_before_session_start_renames_the_session_without_leaving_the_old_one(
+    warehouse: dict[str, Any],
+) -> None:
+    rows = query(
+        warehouse["dsn"],
+        "select session_start_ts::time, event_count from marts.fct_sessions where anonymous_id = 'a5'",
+    )
+    assert rows == [(dt.time(14, 40), 4)]
+
+
+def test_order_with_several_lines_is_one_order_with_summed_revenue(warehouse: dict[str, Any]) -> None:
+    rows = query(
+        warehouse["dsn"],
+        "select line_count, item_quantity, revenue from marts.fct_orders where order_id = 'o1'",
+    )
+    assert rows == [(2, 3, Decimal("60.00"))]
+
+
+def test_daily_metrics_exclude_bots_and_count_new_users(warehouse: dict[str, Any]) -> None:
+    rows = query(
+        warehouse["dsn"],
+        "select sum(sessions), sum(new_users), sum(orders), sum(revenue) from marts.fct_daily_metrics",
+    )
+    # 12 sessions minus the bot's; new users: u1 (a1), u2 (a2), a3, a5, u3 (a6)
+    assert rows == [(11, 5, 5, Decimal("125.50"))]
+
+
+# --- warehouse shape, grants, docs ---------------------------------------------------------
+
+
+def test_warehouse_has_exactly_the_contract_schemas(warehouse: dict[str, Any]) -> None:
+    rows = query(
+        warehouse["dsn"],
+        "select nspname from pg_namespace where nspname not like 'pg\\_%' "
+        "and nspname not in ('information_schema', 'public') order by 1",
+    )
+    assert [r[0] for r in rows] == sorted(["raw", "staging", "intermediate", "snapshots", "marts"])
+
+
+def test_analyst_role_reads_marts_but_not_raw(warehouse: dict[str, Any]) -> None:
+    rows = query(
+        warehouse["dsn"],
+        """
+        select
+            has_schema_privilege('analyst', 'marts', 'usage'),
+            has_table_privilege('analyst', 'marts.fct_sessions', 'select'),
+            has_table_privilege('analyst', 'marts.dim_users', 'select'),
+            has_schema_privilege('analyst', 'raw', 'usage'),
+            has_table_privilege('analyst', 'raw.events', 'select')
+        """,
+    )
+    assert rows == [(True, True, True, False, False)]
+
+
+def test_incremental_facts_have_their_indexes(warehouse: dict[str, Any]) -> None:
+    rows = query(
+        warehouse["dsn"],
+        "select tablename, indexdef from pg_indexes where schemaname = 'marts' "
+        "and tablename in ('fct_events', 'fct_sessions')",
+    )
+    definitions = " ".join(r[1] for r in rows)
+    assert "USING brin (event_ts)" in definitions
+    assert "USING brin (session_start_ts)" in definitions
+    assert "UNIQUE INDEX" in definitions
+
+
+def test_every_model_and_column_in_the_warehouse_is_documented(
+    warehouse: dict[str, Any], dbt_target: Path
+) -> None:
+    """Checks the catalog (real columns) against the manifest (documented columns)."""
+    import json
+
+    docs_generate(warehouse["dsn"], target_path=dbt_target)
+    manifest = json.loads((dbt_target / "manifest.json").read_text())
+    catalog = json.loads((dbt_target / "catalog.json").read_text())
+    missing = []
+    for unique_id, entry in catalog["nodes"].items():
+        node = manifest["nodes"].get(unique_id)
+        if node is None or node["resource_type"] not in ("model", "snapshot", "seed"):
+            continue
+        documented = {
+            name.lower() for name, col in node["columns"].items() if col.get("description", "").strip()
+        }
+        if not node.get("description", "").strip():
+            missing.append(unique_id)
+        dbt_meta = {"dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to"}
+        for column in entry["columns"]:
+            if column.lower() not in documented and column.lower() not in dbt_meta:
+                missing.append(f"{unique_id}.{column}")
+    assert missing == []
+
+
+def test_run_dbt_failure_names_the_failing_node(warehouse: dict[str, Any], dbt_target: Path) -> None:
+    """A failing data test surfaces as StageFailedError naming the test (row restored after)."""
+    from clickstream.errors import StageFailedError
+
+    dsn = warehouse["dsn"]
+    query(dsn, "update marts.fct_orders set line_count = 0 where order_id = 'o2'")
+    try:
+        with pytest.raises(StageFailedError, match="accepted_range_fct_orders_line_count"):
+            run_dbt(dsn, ["test", "--select", "fct_orders,test_type:data"], target_path=dbt_target)
+    finally:
+        query(dsn, "update marts.fct_orders set line_count = 1 where order_id = 'o2'")

@@ -1,0 +1,425 @@
+"""The loader puts exactly the lake's rows in ``raw``, replaces days atomically and reconciles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from decimal import Decimal
+from typing import Any
+
+import psycopg2
+import pyarrow as pa
+import pytest
+
+from clickstream.config import Settings
+from clickstream.errors import (
+    ConfigError,
+    EmptyInputError,
+    StageFailedError,
+    WarehouseUnavailableError,
+)
+from spark_staging import ddl
+from spark_staging.load import _csv_friendly, as_day, event_window, load_days
+from tests.lake_factory import (
+    LAKE_EVENT_SCHEMA,
+    make_event,
+    make_product,
+    make_quarantine,
+    make_user,
+    stage_day,
+    write_partition,
+)
+
+pytestmark = pytest.mark.postgres
+
+D = dt.date(2024, 3, 10)
+
+
+def days_before(n: int) -> dt.date:
+    return D - dt.timedelta(days=n)
+
+
+def query(dsn: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement, params or None)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def raw_state(dsn: str) -> dict[str, Any]:
+    """Everything a load may change, minus the load timestamps."""
+    return {
+        "events": query(
+            dsn,
+            "select event_id, event_date, arrival_date, event_name, session_event_seq "
+            "from raw.events order by event_id",
+        ),
+        "partitions": query(
+            dsn,
+            "select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid "
+            "where i.inhparent = 'raw.events'::regclass order by 1",
+        ),
+        "quarantine": query(
+            dsn,
+            "select arrival_date, line_number, reason, raw_line from raw.events_quarantine "
+            "order by 1, 2",
+        ),
+        "users": query(dsn, "select extract_date, user_id, email from raw.users order by 1, 2"),
+        "products": query(
+            dsn, "select extract_date, product_id, price from raw.products order by 1, 2"
+        ),
+        "audit": query(
+            dsn,
+            "select batch_id, input_rows, accepted, quarantined, quarantined_by_reason, "
+            "duplicates_exact, duplicates_payload, loaded_rows, events_checksum "
+            "from raw.load_audit order by 1",
+        ),
+    }
+
+
+def first_day_events() -> list[dict[str, Any]]:
+    """Six events arriving on D, three of them late (event dates D-1 and D-2)."""
+    return [
+        make_event("e-1", D, D),
+        make_event(
+            "e-2",
+            D,
+            D,
+            event_name="order_completed",
+            order_id="o-1",
+            product_id="p-1",
+            price=Decimal("19.99"),
+            quantity=2,
+            revenue=Decimal("39.98"),
+            currency="EUR",
+        ),
+        make_event("e-3", D, D, page_referrer="", user_id=None, useragent='a "b", c\nd'),
+        make_event("e-4", days_before(1), D),
+        make_event("e-5", days_before(1), D),
+        make_event("e-6", days_before(2), D, is_bot=True),
+    ]
+
+
+@pytest.fixture()
+def settings(tmp_settings: Settings) -> Settings:
+    return tmp_settings.with_(lateness_days=3)
+
+
+@pytest.fixture()
+def staged_first_day(settings: Settings) -> list[dict[str, Any]]:
+    events = first_day_events()
+    stage_day(
+        settings.lake_dir,
+        D,
+        events,
+        quarantine=[make_quarantine(7), make_quarantine(9, "bad_type", raw_line="")],
+        users=[make_user("u-1", D), make_user("u-2", D, marketing_opt_in=None)],
+        products=[make_product("p-1", D)],
+        duplicates=(2, 1),
+    )
+    return events
+
+
+def test_load_puts_exactly_the_lake_rows_in_raw(
+    fresh_pg_dsn: str, settings: Settings, staged_first_day: list[dict[str, Any]]
+) -> None:
+    [result] = load_days(fresh_pg_dsn, settings, [D])
+
+    assert result.loaded_rows == 6
+    assert result.quarantined == 2
+    assert result.partitions_replaced == 3
+    assert result.rows_copied == 6 + 2 + 2 + 1
+    state = raw_state(fresh_pg_dsn)
+    assert [row[0] for row in state["events"]] == [f"e-{n}" for n in range(1, 7)]
+    assert state["partitions"] == [
+        ("events_p20240308",),
+        ("events_p20240309",),
+        ("events_p20240310",),
+    ]
+    assert [(r[1], r[2], r[3]) for r in state["quarantine"]] == [
+        (7, "malformed", 'broken,"line\nwith newline'),
+        (9, "bad_type", ""),
+    ]
+    assert [r[1] for r in state["users"]] == ["u-1", "u-2"]
+    assert state["products"] == [(D, "p-1", Decimal("19.99"))]
+
+
+def test_typed_values_survive_the_csv_round_trip(
+    fresh_pg_dsn: str, settings: Settings, staged_first_day: list[dict[str, Any]]
+) -> None:
+    """Quotes, commas, newlines, nulls vs empty strings, decimals and UTC instants."""
+    load_days(fresh_pg_dsn, settings, [D])
+
+    rows = query(
+        fresh_pg_dsn,
+        "select event_id, price, quantity, revenue, page_referrer, user_id, useragent, "
+        "derived_ts, collector_ts, is_bot from raw.events where event_id in ('e-2', 'e-3', 'e-6') "
+        "order by 1",
+    )
+    noon = dt.datetime(2024, 3, 10, 12, tzinfo=dt.UTC)
+    assert rows[0][:4] == ("e-2", Decimal("19.99"), 2, Decimal("39.98"))
+    assert rows[1][4:9] == ("", None, 'a "b", c\nd', noon, noon)
+    assert rows[2][9] is True
+    [user] = query(
+        fresh_pg_dsn, "select marketing_opt_in, updated_at from raw.users where user_id = 'u-2'"
+    )
+    assert user == (None, dt.datetime(2024, 3, 10))
+
+
+def test_audit_row_reconciles_with_staging_stats(
+    fresh_pg_dsn: str, settings: Settings, staged_first_day: list[dict[str, Any]]
+) -> None:
+    load_days(fresh_pg_dsn, settings, [D])
+
+    [audit] = raw_state(fresh_pg_dsn)["audit"]
+    batch, input_rows, accepted, quarantined, by_reason, exact, payload, loaded, checksum = audit
+    assert batch == "events-2024-03-10"
+    assert input_rows == accepted + quarantined + exact + payload == 6 + 2 + 2 + 1
+    assert loaded == accepted == 6
+    assert by_reason == {"bad_type": 1, "malformed": 1}
+    expected = ",".join(sorted(f"e-{n}" for n in range(1, 7)))
+    assert checksum == hashlib.md5(expected.encode()).hexdigest()
+
+
+def test_reload_of_same_day_is_idempotent(
+    fresh_pg_dsn: str, settings: Settings, staged_first_day: list[dict[str, Any]]
+) -> None:
+    load_days(fresh_pg_dsn, settings, [D])
+    before = raw_state(fresh_pg_dsn)
+
+    [again] = load_days(fresh_pg_dsn, settings, [D])
+
+    assert raw_state(fresh_pg_dsn) == before
+    assert len(before["audit"]) == 1
+    assert again.loaded_rows == 6
+
+
+def test_reload_after_restaging_with_late_data_replaces_the_window_partitions(
+    fresh_pg_dsn: str, settings: Settings
+) -> None:
+    """Day D+1 brings late events for D-1; its load rewrites [D-2, D+2] and leaves D-3 alone."""
+    early = [make_event("e-0", days_before(3), days_before(3))]
+    stage_day(settings.lake_dir, days_before(3), early)
+    stage_day(settings.lake_dir, D, [*early, *first_day_events()], quarantine=[make_quarantine(1)])
+    load_days(fresh_pg_dsn, settings, [days_before(3), D])
+    next_day = D + dt.timedelta(days=1)
+    later = [
+        *first_day_events(),
+        *early,
+        make_event("e-7", next_day, next_day),
+        make_event("e-8", days_before(1), next_day),
+    ]
+    stage_day(settings.lake_dir, next_day, later, quarantine=[make_quarantine(3)])
+
+    [result] = load_days(fresh_pg_dsn, settings, [next_day])
+
+    state = raw_state(fresh_pg_dsn)
+    by_date: dict[dt.date, list[str]] = {}
+    for event_id, event_date, *_ in state["events"]:
+        by_date.setdefault(event_date, []).append(event_id)
+    assert by_date == {
+        days_before(3): ["e-0"],
+        days_before(2): ["e-6"],
+        days_before(1): ["e-4", "e-5", "e-8"],
+        D: ["e-1", "e-2", "e-3"],
+        next_day: ["e-7"],
+    }
+    assert result.partitions_replaced == 4
+    assert result.loaded_rows == 2
+    assert [a[0] for a in state["audit"]] == [
+        "events-2024-03-07",
+        "events-2024-03-10",
+        "events-2024-03-11",
+    ]
+    assert [a[7] for a in state["audit"]] == [1, 6, 2]
+    assert [q[0] for q in state["quarantine"]] == [D, next_day]
+
+
+def test_window_day_without_lake_data_loses_its_stale_partition(
+    fresh_pg_dsn: str, settings: Settings
+) -> None:
+    """raw mirrors the lake: a partition staging no longer has is not left behind."""
+    events = [make_event("e-1", D, D), make_event("e-2", days_before(1), D)]
+    stage_day(settings.lake_dir, D, events)
+    load_days(fresh_pg_dsn, settings, [D])
+    stage_day(settings.lake_dir, D, events[:1])
+
+    [result] = load_days(fresh_pg_dsn, settings, [D])
+
+    assert result.partitions_replaced == 1
+    assert raw_state(fresh_pg_dsn)["partitions"] == [("events_p20240310",)]
+
+
+def test_spark_int96_timestamps_and_multiple_files_load(
+    fresh_pg_dsn: str, settings: Settings
+) -> None:
+    events = [make_event(f"e-{n}", D, D) for n in range(5)]
+    stage_day(settings.lake_dir, D, events, int96_timestamps=True, files_per_partition=3)
+
+    load_days(fresh_pg_dsn, settings, [D], batch_rows=2)
+
+    rows = query(fresh_pg_dsn, "select distinct derived_ts from raw.events")
+    assert rows == [(dt.datetime(2024, 3, 10, 12, tzinfo=dt.UTC),)]
+    assert query(fresh_pg_dsn, "select count(*) from raw.events") == [(5,)]
+
+
+def test_zone_aware_timestamps_keep_their_instant_when_made_naive() -> None:
+    instant = dt.datetime(2024, 3, 10, 23, 30, tzinfo=dt.UTC)
+    berlin = pa.array([instant], pa.timestamp("us", tz="UTC")).cast(
+        pa.timestamp("us", tz="Europe/Berlin")
+    )
+
+    naive = _csv_friendly(berlin)
+
+    assert naive.type == pa.timestamp("us")
+    assert naive.to_pylist() == [instant.replace(tzinfo=None)]
+
+
+def test_forged_stats_with_wrong_accepted_count_roll_back_the_whole_day(
+    fresh_pg_dsn: str, settings: Settings, staged_first_day: list[dict[str, Any]]
+) -> None:
+    load_days(fresh_pg_dsn, settings, [D])
+    before = raw_state(fresh_pg_dsn)
+    stage_day(
+        settings.lake_dir,
+        D,
+        [*staged_first_day, make_event("e-9", D, D)],
+        stats_overrides={"accepted": 6, "input_rows": 6},
+    )
+
+    with pytest.raises(StageFailedError, match=r"accepted 6.*clickstream stage --date 2024-03-10"):
+        load_days(fresh_pg_dsn, settings, [D])
+
+    assert raw_state(fresh_pg_dsn) == before
+    assert query(
+        fresh_pg_dsn, "select count(*) from pg_tables where tablename like '%loading'"
+    ) == [(0,)]
+
+
+def test_stats_that_do_not_balance_are_rejected_before_loading(
+    fresh_pg_dsn: str, settings: Settings, staged_first_day: list[dict[str, Any]]
+) -> None:
+    stage_day(settings.lake_dir, D, staged_first_day, stats_overrides={"input_rows": 99})
+
+    with pytest.raises(StageFailedError, match=r"input_rows 99 != accepted 6"):
+        load_days(fresh_pg_dsn, settings, [D])
+
+
+def test_quarantine_rows_missing_from_the_lake_fail_the_load(
+    fresh_pg_dsn: str, settings: Settings, staged_first_day: list[dict[str, Any]]
+) -> None:
+    stage_day(
+        settings.lake_dir,
+        D,
+        staged_first_day,
+        stats_overrides={"quarantined": {"malformed": 1}, "input_rows": 6 + 1},
+    )
+
+    with pytest.raises(StageFailedError, match="0 quarantine rows but staging counted 1"):
+        load_days(fresh_pg_dsn, settings, [D])
+
+
+def test_day_never_staged_says_to_run_stage_first(
+    fresh_pg_dsn: str, settings: Settings, staged_first_day: list[dict[str, Any]]
+) -> None:
+    missing = D + dt.timedelta(days=5)
+
+    with pytest.raises(EmptyInputError, match="run 'clickstream stage --date 2024-03-15' first"):
+        load_days(fresh_pg_dsn, settings, [D, missing])
+
+    assert query(fresh_pg_dsn, "select to_regclass('raw.events')") == [(None,)]
+
+
+def test_lake_file_missing_a_contract_column_fails_clearly(
+    fresh_pg_dsn: str, settings: Settings, staged_first_day: list[dict[str, Any]]
+) -> None:
+    directory = settings.lake_dir / "events" / f"event_date={D}"
+    schema = pa.schema([pa.field("event_id", pa.string()), pa.field("arrival_date", pa.date32())])
+    write_partition(directory, [{"event_id": "x", "arrival_date": D}], schema)
+
+    with pytest.raises(StageFailedError, match=r"lacks column\(s\) event_name"):
+        load_days(fresh_pg_dsn, settings, [D])
+
+
+def test_row_whose_date_does_not_match_its_partition_fails_the_load(
+    fresh_pg_dsn: str, settings: Settings, staged_first_day: list[dict[str, Any]]
+) -> None:
+    schema = LAKE_EVENT_SCHEMA.append(pa.field("event_date", pa.date32()))
+    misplaced = make_event("e-2", D, D)
+    misplaced["event_date"] = days_before(1)
+    rows = [make_event("e-1", D, D), misplaced]
+    write_partition(settings.lake_dir / "events" / f"event_date={D}", rows, schema)
+
+    with pytest.raises(StageFailedError, match=r"rolled back.*events_p20240310_bounds"):
+        load_days(fresh_pg_dsn, settings, [D])
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "2024-03-10; drop table raw.events",
+        "2024-03-10' or '1'='1",
+        "../../etc/passwd",
+        dt.datetime(2024, 3, 10, 12),
+        20240310,
+        dt.date(1, 1, 1),
+        dt.date(9999, 12, 31),
+    ],
+)
+def test_hostile_arrival_days_are_rejected(hostile: object, settings: Settings) -> None:
+    with pytest.raises(ConfigError, match="Invalid arrival day"):
+        load_days("postgresql://nobody@127.0.0.1:1/none", settings, [hostile])  # type: ignore[list-item]
+
+
+def test_iso_string_days_are_accepted() -> None:
+    assert as_day("2024-03-10") == D
+
+
+def test_partition_names_are_validated_identifiers() -> None:
+    assert ddl.event_partition_name(D) == "events_p20240310"
+    assert ddl.loading_table_name(D) == "events_p20240310_loading"
+    with pytest.raises(ConfigError):
+        ddl.raw_table('events"; drop table raw.users; --')
+
+
+def test_unreachable_postgres_names_the_dsn(
+    settings: Settings, staged_first_day: list[dict[str, Any]]
+) -> None:
+    with pytest.raises(WarehouseUnavailableError, match=r"127\.0\.0\.1:1"):
+        load_days("postgresql://postgres@127.0.0.1:1/nowhere", settings, [D])
+
+
+def test_window_is_lateness_days_back_to_the_arrival_day() -> None:
+    next_day = D + dt.timedelta(days=1)
+    assert event_window(D, 2) == [days_before(2), days_before(1), D, next_day]
+    assert event_window(D, 0) == [D, next_day]
+
+
+def test_empty_arrival_day_loads_zero_rows(fresh_pg_dsn: str, settings: Settings) -> None:
+    stage_day(settings.lake_dir, D, [])
+
+    [result] = load_days(fresh_pg_dsn, settings, [D])
+
+    assert (result.loaded_rows, result.partitions_replaced) == (0, 0)
+    assert raw_state(fresh_pg_dsn)["audit"][0][7] == 0
+
+
+def test_event_dated_just_after_midnight_of_its_arrival_day_is_loaded(
+    fresh_pg_dsn: str, settings: Settings
+) -> None:
+    """derived_ts may run 5 minutes past collector_ts, so arrival D can hold event_date D+1."""
+    next_day = D + dt.timedelta(days=1)
+    just_after = dt.datetime(2024, 3, 11, 0, 2, tzinfo=dt.UTC)
+    events = [
+        make_event("e-1", D, D),
+        make_event("e-2", next_day, D, derived_ts=just_after, session_start_ts=just_after),
+    ]
+    stage_day(settings.lake_dir, D, events)
+
+    [result] = load_days(fresh_pg_dsn, settings, [D])
+
+    assert result.loaded_rows == 2
+    assert raw_state(fresh_pg_dsn)["partitions"][-1] == ("events_p20240311",)

@@ -1,0 +1,149 @@
+"""The pure DataFrame steps of staging, on tiny inputs (no files)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pyspark.sql import Row
+from pyspark.sql import functions as F
+
+from spark_staging.bots import flag_bots
+from spark_staging.dedupe import deduplicate
+from spark_staging.schema import LAKE_EVENT_SCHEMA, LANDING_EVENT_COLUMNS
+from spark_staging.sessionize import sessionize
+from spark_staging.skew import correct_clock_skew
+from spark_staging.validate import parse_fields, validate
+from tests.test_stage_support import csv_line, event, ms
+
+pytestmark = pytest.mark.spark
+
+UTC = dt.timezone.utc
+
+
+def ts(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _events(spark, rows: list[tuple[str, str, str]]):
+    return spark.createDataFrame(
+        [Row(anonymous_id=a, event_id=e, derived_ts=ts(t)) for a, e, t in rows],
+        "anonymous_id string, event_id string, derived_ts timestamp",
+    )
+
+
+def test_session_splits_only_when_gap_exceeds_thirty_minutes(spark):
+    df = _events(
+        spark,
+        [
+            ("a", "1", "2024-03-01T10:00:00"),
+            ("a", "2", "2024-03-01T10:30:00"),  # exactly 30 min: same session
+            ("a", "3", "2024-03-01T11:00:00.001"),  # 30 min + 1 ms: new session
+            ("b", "4", "2024-03-01T10:10:00"),
+        ],
+    )
+    out = {r.event_id: r for r in sessionize(df, 30).collect()}
+    assert out["1"].session_id == out["2"].session_id != out["3"].session_id
+    assert [out[e].session_event_seq for e in "123"] == [1, 2, 1]
+    assert out["3"].session_start_ts == ts("2024-03-01T11:00:00.001").replace(tzinfo=None)
+    assert out["4"].session_id not in {out["1"].session_id, out["3"].session_id}
+
+
+def test_session_id_is_md5_of_device_and_start_millis(spark):
+    df = _events(spark, [("dev", "1", "2024-03-01T10:00:00")])
+    row = sessionize(df, 30).select("session_id").first()
+    expected = spark.range(1).select(F.md5(F.lit(f"dev|{ms('2024-03-01T10:00:00')}"))).first()[0]
+    assert row.session_id == expected
+
+
+def test_session_continues_from_context_seed(spark):
+    context = spark.createDataFrame(
+        [Row(anonymous_id="a", event_id="0", derived_ts=ts("2024-02-29T23:50:00"),
+             session_id="s-prev", session_start_ts=ts("2024-02-29T23:00:00"), session_event_seq=7)],
+        "anonymous_id string, event_id string, derived_ts timestamp, session_id string, "
+        "session_start_ts timestamp, session_event_seq int",
+    )
+    df = _events(spark, [("a", "1", "2024-03-01T00:10:00"), ("a", "2", "2024-03-01T01:00:00")])
+    out = {r.event_id: r for r in sessionize(df, 30, context).collect()}
+    assert set(out) == {"1", "2"}  # the seed is never returned
+    assert out["1"].session_start_ts == dt.datetime(2024, 2, 29, 23, 0)
+    assert out["1"].session_event_seq == 8
+    assert out["2"].session_event_seq == 1
+    assert out["2"].session_start_ts == dt.datetime(2024, 3, 1, 1, 0)
+
+
+def test_skewed_device_clock_is_corrected_from_collector_time(spark):
+    df = spark.createDataFrame(
+        [Row(dvce_created_ts=ts("2024-03-01T15:00:00"), dvce_sent_ts=ts("2024-03-01T15:00:02"),
+             collector_ts=ts("2024-03-01T12:00:03"))],
+        "dvce_created_ts timestamp, dvce_sent_ts timestamp, collector_ts timestamp",
+    )
+    row = correct_clock_skew(df).first()
+    assert row.derived_ts == dt.datetime(2024, 3, 1, 12, 0, 1)
+    assert row.event_date == dt.date(2024, 3, 1)
+
+
+def test_bot_flag_by_user_agent_and_by_more_than_120_events_a_minute(spark):
+    rows = [("fast", f"f{i}", "2024-03-01T10:00:00", "Mozilla/5.0") for i in range(121)]
+    rows += [("busy", f"b{i}", "2024-03-01T10:00:00", "Mozilla/5.0") for i in range(120)]
+    rows += [("crawler", "c", "2024-03-01T10:00:00", "Mozilla/5.0 (compatible; Googlebot/2.1)")]
+    rows += [("fast", "later", "2024-03-01T10:01:00", "Mozilla/5.0")]
+    df = spark.createDataFrame(
+        [Row(anonymous_id=a, event_id=e, derived_ts=ts(t), useragent=u) for a, e, t, u in rows],
+        "anonymous_id string, event_id string, derived_ts timestamp, useragent string",
+    )
+    flagged = {r.event_id: r.is_bot for r in flag_bots(df).collect()}
+    assert all(flagged[f"f{i}"] for i in range(121))
+    assert not any(flagged[f"b{i}"] for i in range(120))
+    assert flagged["c"] is True
+    assert flagged["later"] is False  # a quiet minute of the same device is not flagged
+
+
+def _typed_events(spark, rows: list[dict]):
+    lines = spark.createDataFrame(
+        [
+            Row(arrival_date=dt.date(2024, 3, 1), source_file="f.csv", line_number=i + 2,
+                raw_line=csv_line(r))
+            for i, r in enumerate(rows)
+        ],
+        "arrival_date date, source_file string, line_number int, raw_line string",
+    )
+    return validate(parse_fields(lines), lateness_days=3)
+
+
+def test_duplicates_keep_earliest_and_tell_exact_from_payload(spark):
+    original = event("2024-03-01T10:00", event_id="e1", page_path="/a")
+    retried = dict(original, page_path="/b")
+    df = _typed_events(spark, [original, dict(original), retried]).where("reason is null")
+    out = sorted(
+        (r.line_number, r.duplicate, r.page_path) for r in deduplicate(df).collect()
+    )
+    assert out == [(2, None, "/a"), (3, "exact", "/a"), (4, "payload", "/b")]
+
+
+def test_duplicate_of_a_row_accepted_on_an_earlier_day_is_not_kept(spark):
+    original = event("2024-03-01T10:00", event_id="e1")
+    df = _typed_events(spark, [original]).where("reason is null")
+    prior = df.select(*LANDING_EVENT_COLUMNS, F.lit(dt.date(2024, 2, 29)).alias("arrival_date"))
+    assert deduplicate(df, prior).first().duplicate == "exact"
+
+
+def test_quoted_commas_and_doubled_quotes_survive_parsing(spark):
+    row = event("2024-03-01T10:00", name="search", search_query='shoes, "red"')
+    out = _typed_events(spark, [row]).first()
+    assert out.reason is None
+    assert out.search_query == 'shoes, "red"'
+
+
+def test_seconds_timestamps_are_scaled_to_millis_and_flagged(spark):
+    row = event("2024-03-01T10:00")
+    row["collector_ts"] = row["collector_ts"] // 1000
+    out = _typed_events(spark, [row]).first()
+    assert out.reason is None and out.units_fixed is True
+    assert out.collector_ts == dt.datetime(2024, 3, 1, 10, 0)
+
+
+def test_lake_schema_keeps_every_landing_column():
+    assert LAKE_EVENT_SCHEMA.fieldNames()[: len(LANDING_EVENT_COLUMNS)] == list(
+        LANDING_EVENT_COLUMNS
+    )
