@@ -25,14 +25,18 @@ daily_orders as (
     group by ordered_at::date
 ),
 
+bounds as (
+    select
+        min(order_date) as first_date,
+        max(order_date) as last_date
+    from daily_orders
+),
+
 spine as (
     select dates.date_day as order_date
     from dates
-    where dates.date_day between (
-        select min(daily_orders.order_date) from daily_orders
-    ) and (
-        select max(daily_orders.order_date) from daily_orders
-    )
+    inner join bounds
+        on dates.date_day between bounds.first_date and bounds.last_date
 ),
 
 daily as (

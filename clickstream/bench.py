@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -44,6 +46,17 @@ def _server_dsn(settings: Settings) -> str:
     return resolve_dsn(settings)
 
 
+def _stop_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so throwaway databases and temp folders are removed."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(f"clickstream bench stopped by signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def run_scenario(name: str, ctx: BenchContext) -> dict[str, Any]:
     """One scenario's dict plus its seconds; an exception becomes ``{"error": ...}``."""
     logger.info("bench: %s ...", name)
@@ -52,8 +65,11 @@ def run_scenario(name: str, ctx: BenchContext) -> dict[str, Any]:
         result: dict[str, Any] = SCENARIOS[name](ctx)
     except Exception as exc:
         logger.exception("bench: scenario %s failed", name)
-        tail = traceback.format_exc().strip().splitlines()[-6:]
-        result = {"error": f"{type(exc).__name__}: {exc}\n" + "\n".join(tail)}
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        result = {
+            "error": f"{type(exc).__name__}: {exc}",
+            "where": f"{where.filename}:{where.lineno} in {where.name}",
+        }
     result["seconds"] = time.perf_counter() - started
     logger.info("bench: %s done in %.1f s", name, result["seconds"])
     return result
@@ -90,6 +106,7 @@ def run_benchmarks(
         "scenarios": {},
     }
     ctx = BenchContext(settings=settings, server_dsn=server, repeats=repeats, plan=plan)
+    _stop_cleanly_on_sigterm()
     try:
         for name in SCENARIOS:
             if only is None or name in only:

@@ -272,7 +272,9 @@ def settings_to_json(settings: Settings) -> dict[str, Any]:
 
 
 def settings_from_json(raw: dict[str, Any]) -> Settings:
-    values = {k: Path(v["path"]) if isinstance(v, dict) else v for k, v in raw.items()}
+    values: dict[str, Any] = {
+        k: Path(v["path"]) if isinstance(v, dict) else v for k, v in raw.items()
+    }
     return Settings(**values)
 
 
@@ -320,3 +322,29 @@ def run_worker(
     own_peak = float(result.pop("self_maxrss_mib", 0.0))
     result["peak_rss_mib"] = max(mib(sampler.peak_bytes), own_peak)
     return result
+
+
+# --------------------------------------------------------------------------- dbt
+
+
+def timed_build(
+    dsn: str, day: dt.date, lateness_days: int, target: Path, full_refresh: bool = False
+) -> tuple[float, Any, list[str]]:
+    """``(seconds, DbtResult, failed nodes)`` of the daily ``dbt build`` for ``day``.
+
+    A failing data test still leaves a valid timing (every node ran), so the benchmark records
+    the failures next to the number instead of losing the measurement; the test suite is where
+    correctness is enforced.
+    """
+    from clickstream.dbt import build_day_args, run_dbt
+
+    args = build_day_args(day, lateness_days, full_refresh)
+    seconds, result = timed(lambda: run_dbt(dsn, args, target_path=target, check=False))
+    failed = [
+        f"{n.name}: {n.status}"
+        for n in result.nodes
+        if n.status in {"error", "fail", "runtime error"}
+    ]
+    if failed:
+        logger.warning("dbt build for %s: %d failing node(s): %s", day, len(failed), failed[:5])
+    return seconds, result, failed

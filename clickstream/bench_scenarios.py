@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from clickstream.bench_env import (
     settings_to_json,
     throwaway_database,
     timed,
+    timed_build,
 )
 from clickstream.config import PROJECT_ROOT, Settings
 from clickstream.db import connection
@@ -104,6 +106,7 @@ class BenchContext:
 
     @property
     def spark(self) -> SparkSession:
+        """The scenarios' shared local SparkSession, started (and timed) on first use."""
         if self._spark is None:
             from spark_staging.session import build_spark
 
@@ -114,6 +117,7 @@ class BenchContext:
                     self.settings.spark_shuffle_partitions,
                 )
             )
+        assert self._spark is not None
         return self._spark
 
     def scratch(self, label: str) -> Path:
@@ -217,6 +221,7 @@ def scenario_end_to_end(ctx: BenchContext) -> dict[str, Any]:
                 "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
                 "stages": stages,
                 "dbt_slowest": runs[len(runs) // 2]["dbt_slowest"],
+                "dbt_failures": sorted({f for r in runs for f in r.get("dbt_failures", [])}),
                 "runs": [r["wall_seconds"] for r in runs],
             }
         )
@@ -368,8 +373,9 @@ def scenario_staging(ctx: BenchContext) -> dict[str, Any]:
         for repeat in range(ctx.repeats):
             lake = root / f"spark-lake-{repeat}"
             settings = staged.settings.with_(lake_dir=lake)
+            spark = ctx.spark
             with sampling_memory() as memory:
-                seconds, _ = timed(lambda s=settings, d=staged.day: stage_days(ctx.spark, s, [d]))
+                seconds, _ = timed(partial(stage_days, spark, settings, [staged.day]))
             spark_runs.append(seconds)
             spark_peak = max(spark_peak, memory.peak_bytes)
             with sampling_memory() as memory:
@@ -450,6 +456,8 @@ def scenario_storage(ctx: BenchContext) -> dict[str, Any]:
     import pyarrow.dataset as pads
     import pyarrow.parquet as pq
 
+    from spark_staging.schema import LANDING_EVENT_COLUMNS
+
     staged = ctx.staged_day(ctx.plan.load_events)
     settings = staged.settings
     csv_bytes = dir_bytes(settings.landing_events_day(staged.day), "*.csv")
@@ -457,10 +465,15 @@ def scenario_storage(ctx: BenchContext) -> dict[str, Any]:
     table = pads.dataset(str(events_dir), format="parquet", partitioning="hive").to_table()
     out = ctx.scratch("storage")
     sizes: dict[str, int] = {}
+    landing_only = table.select(list(LANDING_EVENT_COLUMNS))
     for codec in ("snappy", "zstd"):
-        path = out / f"events-{codec}.parquet"
-        pq.write_table(table, path, compression=codec)
+        path = out / f"landing-columns-{codec}.parquet"
+        pq.write_table(landing_only, path, compression=codec)
         sizes[f"parquet_{codec}"] = path.stat().st_size
+    for codec in ("snappy", "zstd"):
+        path = out / f"lake-columns-{codec}.parquet"
+        pq.write_table(table, path, compression=codec)
+        sizes[f"parquet_{codec}_lake_columns"] = path.stat().st_size
     sizes["lake_as_staged"] = dir_bytes(events_dir, "*.parquet")
     csv_per_row = csv_bytes / staged.landed_rows
     formats = {
@@ -486,19 +499,18 @@ def scenario_storage(ctx: BenchContext) -> dict[str, Any]:
 
 def _ensure_history_warehouse(ctx: BenchContext) -> tuple[dict[str, Any], str]:
     """The history loaded in one go and fully built (unless the dbt scenario left it so)."""
-    from clickstream.dbt import build_day
     from spark_staging.load import load_days
 
     history = ctx.history()
     if history["dsn"] is None:
         dsn = ctx.database("history")
         load_days(dsn, history["settings"], history["days"])
-        build_day(
+        timed_build(
             dsn,
             history["days"][-1],
             ctx.settings.lateness_days,
+            history["settings"].reports_dir / "dbt_target",
             full_refresh=True,
-            target_path=history["settings"].reports_dir / "dbt_target",
         )
         history["dsn"] = dsn
     return history, history["dsn"]
@@ -534,7 +546,9 @@ def _pg_query(
         for statement in _PG_SETTINGS[mode]:
             cur.execute(statement)
         cur.execute("explain (format json) " + query, params)
-        raw = cur.fetchone()[0]  # type: ignore[index]
+        row = cur.fetchone()
+        assert row is not None
+        raw = row[0]
         plan = (raw if isinstance(raw, list) else json.loads(raw))[0]["Plan"]
         cur.execute(query, params)  # warm the cache
         result = cur.fetchone()
@@ -551,6 +565,10 @@ def _pg_query(
         "relations_scanned": sum(" on " in n for n in nodes),
         "result": [str(v) for v in result or ()],
     }
+
+
+def _fetch_all(con: Any, query: str) -> None:
+    con.execute(query).fetchall()
 
 
 def scenario_queries(ctx: BenchContext) -> dict[str, Any]:
@@ -587,10 +605,10 @@ def scenario_queries(ctx: BenchContext) -> dict[str, Any]:
         f"select count(*), sum(revenue) from read_parquet('{glob}', hive_partitioning = false) "
         f"where derived_ts >= timestamp '{start}' and derived_ts < timestamp '{end}'"
     )
-    parquet = {}
+    parquet: dict[str, Any] = {}
     for name, query in (("with", with_filter), ("without", without_filter)):
         result = con.execute(query).fetchone()
-        timing = repeat_median(lambda q=query: con.execute(q).fetchall(), runs)
+        timing = repeat_median(partial(_fetch_all, con, query), runs)
         parquet[name] = {"ms": timing["seconds"] * 1000, "result": [str(v) for v in result or ()]}
     con.close()
     in_range = sum(
@@ -612,7 +630,6 @@ def scenario_queries(ctx: BenchContext) -> dict[str, Any]:
 
 def scenario_dbt(ctx: BenchContext) -> dict[str, Any]:
     """Incremental daily ``dbt build`` vs ``--full-refresh`` after 10, 30, 90 days."""
-    from clickstream.dbt import build_day
     from spark_staging.load import load_days
 
     history = ctx.history()
@@ -623,34 +640,39 @@ def scenario_dbt(ctx: BenchContext) -> dict[str, Any]:
     dsn = ctx.database("dbt")
     loaded = 0
     points = []
+    failures: set[str] = set()
     for checkpoint in ctx.plan.dbt_checkpoints:
         n = min(checkpoint, len(days))
-        if n - 1 > loaded:
+        if n - 1 > loaded:  # catch up to day n-1 with one full build (not timed)
             load_days(dsn, settings, days[loaded : n - 1])
-            build_day(dsn, days[n - 2], lateness, full_refresh=True, target_path=target)
+            timed_build(dsn, days[n - 2], lateness, target, full_refresh=True)
         load_days(dsn, settings, [days[n - 1]])
         loaded = n
         day = days[n - 1]
-        incremental = repeat_median(
-            lambda d=day: build_day(dsn, d, lateness, target_path=target), ctx.repeats
-        )
-        full = repeat_median(
-            lambda d=day: build_day(dsn, d, lateness, full_refresh=True, target_path=target),
-            ctx.repeats,
-        )
-        events = _table_rows(dsn, "marts.fct_events")
+        incremental, full = [], []
+        for _ in range(ctx.repeats):
+            seconds, _, failed = timed_build(dsn, day, lateness, target)
+            incremental.append(seconds)
+            failures.update(failed)
+            seconds, _, failed = timed_build(dsn, day, lateness, target, full_refresh=True)
+            full.append(seconds)
+            failures.update(failed)
         points.append(
             {
                 "days": n,
-                "fct_events_rows": events,
-                "incremental_seconds": incremental["seconds"],
-                "full_refresh_seconds": full["seconds"],
-                "incremental_share": incremental["seconds"] / full["seconds"],
+                "fct_events_rows": _table_rows(dsn, "marts.fct_events"),
+                "incremental_seconds": median(incremental),
+                "full_refresh_seconds": median(full),
+                "incremental_share": median(incremental) / median(full),
             }
         )
     if loaded == len(days):
         history["dsn"] = dsn  # the query scenario can reuse this fully built warehouse
-    return {"events_per_day": ctx.plan.history_events_per_day, "points": points}
+    return {
+        "events_per_day": ctx.plan.history_events_per_day,
+        "points": points,
+        "dbt_failures": sorted(failures),
+    }
 
 
 SCENARIOS: dict[str, Any] = {

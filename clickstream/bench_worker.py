@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from clickstream.bench_env import settings_from_json, timed
+from clickstream.bench_env import settings_from_json, timed, timed_build
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ def _dbt_profile(result: Any) -> list[dict[str, Any]]:
 def end_to_end(args: dict[str, Any]) -> dict[str, Any]:
     """generate → stage → load → dbt build → analyses for one day of ``events`` events."""
     from clickstream.analyze import run_analyses
-    from clickstream.dbt import build_day
     from generator import GeneratorConfig, generate_day
     from spark_staging.load import load_days
     from spark_staging.session import build_spark
@@ -57,8 +56,8 @@ def end_to_end(args: dict[str, Any]) -> dict[str, Any]:
     )
     seconds["stage"], (stats,) = timed(lambda: stage_days(spark, settings, [day]))
     seconds["load"], (loaded,) = timed(lambda: load_days(dsn, settings, [day]))
-    seconds["transform"], dbt_result = timed(
-        lambda: build_day(dsn, day, settings.lateness_days, target_path=target)
+    seconds["transform"], dbt_result, dbt_failures = timed_build(
+        dsn, day, settings.lateness_days, target
     )
     seconds["analyze"], _ = timed(
         lambda: run_analyses(dsn, settings, out_dir=settings.reports_dir, progress=False)
@@ -71,6 +70,7 @@ def end_to_end(args: dict[str, Any]) -> dict[str, Any]:
         "loaded_rows": loaded.loaded_rows,
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
         "dbt_slowest": _dbt_profile(dbt_result),
+        "dbt_failures": dbt_failures,
     }
 
 

@@ -201,9 +201,7 @@ def build_day(
     target_path: Path | None = None,
 ) -> DbtResult:
     """Seeds, models, snapshots and tests after loading arrival day ``day``: one ``dbt build``."""
-    return run_dbt(
-        dsn, build_day_args(day, lateness_days, full_refresh), project_dir, target_path
-    )
+    return run_dbt(dsn, build_day_args(day, lateness_days, full_refresh), project_dir, target_path)
 
 
 def docs_generate(
@@ -212,7 +210,7 @@ def docs_generate(
     project_dir: Path = DBT_PROJECT_DIR,
     target_path: Path | None = None,
 ) -> Path:
-    """Write the docs site (manifest, catalog, index.html); return index.html or static_index.html."""
+    """Write the docs site (manifest, catalog, index.html); return the HTML file to open."""
     args = ["docs", "generate", *(["--static"] if static else [])]
     run_dbt(dsn, args, project_dir, target_path)
     target = target_path or project_dir / "target"

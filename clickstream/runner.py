@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from clickstream.config import Settings
+from clickstream.errors import EmptyInputError
 from clickstream.pipeline import (
     DayResult,
     RunSummary,
@@ -58,11 +59,12 @@ def run_all(
     with progress:
         if source == "rees46":
             from clickstream.ingest.rees46 import ingest_rees46
-            from clickstream.pipeline import require_landed
 
-            task = progress.add_task("ingest", total=None)
-            ingest_rees46(list(inputs), settings.landing_dir, progress=False)
-            day_list = require_landed(settings)
+            progress.add_task("ingest", total=None)
+            ingested = ingest_rees46(list(inputs), settings.landing_dir, progress=False)
+            day_list = ingested.days
+            if not day_list:
+                raise EmptyInputError(f"No rows to import in {', '.join(map(str, inputs))}.")
             land_day: Callable[[dt.date], Any] | None = None
         else:
             import generator

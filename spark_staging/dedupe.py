@@ -26,14 +26,20 @@ def payload_hash() -> Column:
     return F.md5(F.to_json(F.struct(*(F.col(c) for c in LANDING_EVENT_COLUMNS))))
 
 
-def deduplicate(df: DataFrame, prior: DataFrame | None = None) -> DataFrame:
+def deduplicate(
+    df: DataFrame, prior: DataFrame | None = None, eligible: str | None = None
+) -> DataFrame:
     """Add ``duplicate``: null for the kept copy, else ``'exact'`` or ``'payload'``.
 
-    ``df`` holds typed, valid events with the ordering columns; ``prior`` (optional) holds
-    events accepted earlier (typed landing columns plus ``arrival_date``), all arrived before
-    any row of ``df``. Rows of ``df`` are returned unchanged otherwise, none are removed.
+    ``df`` holds typed events with the ordering columns; ``prior`` (optional) holds events
+    accepted earlier (typed landing columns plus ``arrival_date``), all arrived before any row
+    of ``df``. When ``eligible`` names a boolean column, only those rows take part (the others,
+    e.g. quarantined rows, get a null ``duplicate``): filtering them out first would make Spark
+    push the whole validation expression into a filter. No row is removed.
     """
-    current = df.withColumn("_prior", F.lit(False)).withColumn("_payload", payload_hash())
+    flag = F.col(eligible) if eligible else F.lit(True)
+    current = df.select("*", F.lit(False).alias("_prior"), payload_hash().alias("_payload"))
+    current = current.withColumn("_eligible", F.coalesce(flag, F.lit(False)))
     if prior is not None:
         earlier = prior.select(
             *LANDING_EVENT_COLUMNS,
@@ -42,12 +48,17 @@ def deduplicate(df: DataFrame, prior: DataFrame | None = None) -> DataFrame:
             F.lit(None).cast("int").alias("line_number"),
         )
         earlier = earlier.join(df.select("event_id").distinct(), "event_id", "left_semi")
-        earlier = earlier.withColumn("_prior", F.lit(True)).withColumn("_payload", payload_hash())
+        earlier = earlier.select(
+            "*",
+            F.lit(True).alias("_prior"),
+            payload_hash().alias("_payload"),
+            F.lit(True).alias("_eligible"),
+        )
         current = current.unionByName(earlier, allowMissingColumns=True)
-    by_id = Window.partitionBy("event_id").orderBy(*ORDER_COLUMNS)
+    by_id = Window.partitionBy("event_id", "_eligible").orderBy(*ORDER_COLUMNS)
     first_payload = F.first("_payload").over(by_id)
     kind = (
-        F.when(F.row_number().over(by_id) == 1, F.lit(None).cast("string"))
+        F.when(~F.col("_eligible") | (F.row_number().over(by_id) == 1), F.lit(None).cast("string"))
         .when(F.col("_payload") == first_payload, F.lit("exact"))
         .otherwise(F.lit("payload"))
     )

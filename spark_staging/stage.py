@@ -160,14 +160,15 @@ def classify(
     )
     checked = checked.select(*keep)
     prior = lake_events.where(F.col("arrival_date") < F.lit(days[0]))
-    deduped = deduplicate(checked.where(F.col("reason").isNull()), prior).withColumn(
-        "outcome",
-        F.when(F.col("duplicate") == "exact", DUPLICATE_EXACT)
+    valid = checked.select("*", F.col("reason").isNull().alias("_valid"))
+    deduped = deduplicate(valid, prior, eligible="_valid")
+    outcome = (
+        F.when(F.col("reason").isNotNull(), F.col("reason"))
+        .when(F.col("duplicate") == "exact", DUPLICATE_EXACT)
         .when(F.col("duplicate") == "payload", DUPLICATE_PAYLOAD)
-        .otherwise(ACCEPTED),
+        .otherwise(ACCEPTED)
     )
-    rejected = checked.where(F.col("reason").isNotNull()).withColumn("outcome", F.col("reason"))
-    return deduped.drop("duplicate").unionByName(rejected)
+    return deduped.select("*", outcome.alias("outcome")).drop("duplicate", "_valid")
 
 
 def _collect_counts(classified: DataFrame) -> dict[dt.date, dict[str, int]]:

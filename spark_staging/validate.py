@@ -81,62 +81,68 @@ def type_fields(df: DataFrame) -> DataFrame:
     """Type the landing strings; keep the raw strings as ``_raw_<col>`` for error details.
 
     Adds ``_bad_type`` (a detail string, null when every typed field is fine), the epoch-ms
-    longs ``_<ts>_ms`` and ``units_fixed`` (any timestamp was written in seconds). Built as
-    one ``select`` (not a chain of ``withColumn``) to keep Spark's plan analysis cheap.
+    longs ``_<ts>_ms`` and ``units_fixed`` (any timestamp was written in seconds). Each cast
+    is computed once in its own projection and referenced afterwards, which keeps the
+    generated code small (one huge inlined expression overflows Java's method size limit).
     """
     typed_names = (*TIMESTAMP_COLUMNS, "price", "quantity", "revenue")
-    df = df.select(
-        *(c for c in df.columns if c not in typed_names),
-        *(F.col(name).alias(f"_raw_{name}") for name in typed_names),
-    )
-    problems: list[Column] = []
-    outputs: list[Column] = []
-    fixed_flags: list[Column] = []
-    for name in TIMESTAMP_COLUMNS:
-        epoch = _try_cast(f"_raw_{name}", "bigint")
-        epoch_ms, was_seconds = fix_units(epoch)
-        fixed_flags.append(was_seconds)
-        outputs += [epoch_ms.alias(f"_{name}_ms"), millis_to_timestamp(epoch_ms).alias(name)]
-        raw = F.col(f"_raw_{name}")
-        problems.append(
-            F.when(
-                raw.isNotNull() & epoch.isNull(),
-                F.concat(_quoted(name), F.lit(" is not an integer")),
-            ).when(epoch < 0, F.concat(_quoted(name), F.lit(" is negative")))
-        )
     checks = {
         "price": (PRICE_TYPE.simpleString(), MAX_PRICE, "a decimal"),
         "quantity": ("int", MAX_QUANTITY, "an integer"),
         "revenue": (REVENUE_TYPE.simpleString(), None, "a decimal"),
     }
-    for name, (type_name, maximum, kind) in checks.items():
-        value = _try_cast(f"_raw_{name}", type_name)
-        raw = F.col(f"_raw_{name}")
+    df = df.select(
+        *(c for c in df.columns if c not in typed_names),
+        *(F.col(name).alias(f"_raw_{name}") for name in typed_names),
+    )
+    df = df.select(
+        "*",
+        *(_try_cast(f"_raw_{n}", "bigint").alias(f"_{n}_epoch") for n in TIMESTAMP_COLUMNS),
+        *(_try_cast(f"_raw_{n}", t).alias(n) for n, (t, _, _) in checks.items()),
+    )
+    problems: list[Column] = []
+    outputs: list[Column] = []
+    fixed_flags: list[Column] = []
+    for name in TIMESTAMP_COLUMNS:
+        epoch = F.col(f"_{name}_epoch")
+        epoch_ms, was_seconds = fix_units(epoch)
+        fixed_flags.append(was_seconds)
+        outputs.append(epoch_ms.alias(f"_{name}_ms"))
+        problems.append(
+            F.when(
+                F.col(f"_raw_{name}").isNotNull() & epoch.isNull(),
+                F.concat(_quoted(name), F.lit(" is not an integer")),
+            ).when(epoch < 0, F.concat(_quoted(name), F.lit(" is negative")))
+        )
+    for name, (_, maximum, kind) in checks.items():
+        value = F.col(name)
         problem = F.when(
-            raw.isNotNull() & value.isNull(), F.concat(_quoted(name), F.lit(f" is not {kind}"))
+            F.col(f"_raw_{name}").isNotNull() & value.isNull(),
+            F.concat(_quoted(name), F.lit(f" is not {kind}")),
         )
         if maximum is not None:
             problem = problem.when(value < 0, F.concat(_quoted(name), F.lit(" is negative"))).when(
                 value > maximum, F.concat(_quoted(name), F.lit(f" is above {maximum}"))
             )
         problems.append(problem)
-        outputs.append(value.alias(name))
     detail = F.concat_ws("; ", *problems)
-    return df.select(
+    df = df.select(
         "*",
         *outputs,
         F.when(detail != "", detail).alias("_bad_type"),
         reduce(operator.or_, fixed_flags).alias("units_fixed"),
     )
+    return df.select(
+        "*", *(millis_to_timestamp(F.col(f"_{n}_ms")).alias(n) for n in TIMESTAMP_COLUMNS)
+    )
 
 
 def _rules(lateness_days: int, check_products: bool) -> list[tuple[str, Column, Column]]:
-    """``(reason, failed, detail)`` per rule, in contract order."""
+    """``(reason, failed, detail)`` per rule, in contract order (needs ``_derived_ms``)."""
     n_fields = len(LANDING_EVENT_COLUMNS)
     created, sent, collector = (F.col(f"_{name}_ms") for name in TIMESTAMP_COLUMNS)
-    derived = collector - (sent - created)
-    earliest_day = F.date_sub("arrival_date", lateness_days)
-    earliest_ms = F.unix_millis(F.to_timestamp(earliest_day))
+    derived = F.col("_derived_ms")
+    earliest_ms = F.unix_millis(F.to_timestamp(F.date_sub("arrival_date", lateness_days)))
     missing = {name: F.col(name).isNull() for name in REQUIRED_COLUMNS}
     any_after_2100 = (created > MAX_EPOCH_MS) | (sent > MAX_EPOCH_MS) | (collector > MAX_EPOCH_MS)
     rules = [
@@ -217,10 +223,16 @@ def validate(
             "product_id", F.col("first_extract_date").alias("_first_extract_date")
         )
         df = df.join(F.broadcast(products), on="product_id", how="left")
+    created, sent, collector = (F.col(f"_{name}_ms") for name in TIMESTAMP_COLUMNS)
+    df = df.select("*", (collector - (sent - created)).alias("_derived_ms"))
     rules = _rules(lateness_days, check_products=known_products is not None)
+    rule_no: Column = F.lit(None).cast("int")
+    for number, (_, failed, _) in reversed(list(enumerate(rules))):  # first failing rule wins
+        rule_no = F.when(failed, F.lit(number)).otherwise(rule_no)
+    df = df.select("*", rule_no.alias("_rule"))
     reason: Column = F.lit(None).cast("string")
     detail: Column = F.lit(None).cast("string")
-    for name, failed, text in reversed(rules):  # build the CASE so the first rule wins
-        reason = F.when(failed, F.lit(name)).otherwise(reason)
-        detail = F.when(failed, text).otherwise(detail)
+    for number, (name, _, text) in enumerate(rules):
+        reason = F.when(F.col("_rule") == number, F.lit(name)).otherwise(reason)
+        detail = F.when(F.col("_rule") == number, text).otherwise(detail)
     return correct_clock_skew(df.select("*", reason.alias("reason"), detail.alias("detail")))

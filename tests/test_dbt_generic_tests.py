@@ -7,7 +7,6 @@ each test at tiny tables built here; one ``dbt test`` runs all of them.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import psycopg2
 import pytest
@@ -25,11 +24,13 @@ create table fixtures.numbers_bad as select * from (values (1), (11), (-1)) as t
 create table fixtures.fresh as select now() - interval '1 hour' as ts;
 create table fixtures.stale as select now() - interval '10 days' as ts;
 create table fixtures.parents as select * from (values (1), (2)) as t (id);
-create table fixtures.children_good as select * from (values (1, 'a'), (3, 'ignored')) as t (pid, kind);
+create table fixtures.children_good as
+    select * from (values (1, 'a'), (3, 'ignored')) as t (pid, kind);
 create table fixtures.children_bad as select * from (values (1, 'a'), (3, 'a')) as t (pid, kind);
 create table fixtures.ranges_good as
     select * from (values (1, 0, 5), (1, 5, 9), (2, 0, 3)) as t (k, lo, hi);
-create table fixtures.ranges_overlap as select * from (values (1, 0, 5), (1, 4, 9)) as t (k, lo, hi);
+create table fixtures.ranges_overlap as
+    select * from (values (1, 0, 5), (1, 4, 9)) as t (k, lo, hi);
 create table fixtures.ranges_gap as select * from (values (1, 0, 5), (1, 6, 9)) as t (k, lo, hi);
 create table fixtures.mostly_filled as select * from (values (1), (2), (3), (null)) as t (v);
 create table fixtures.mostly_empty as select * from (values (1), (null), (null), (null)) as t (v);
@@ -37,32 +38,146 @@ create table fixtures.mostly_empty as select * from (values (1), (null), (null),
 
 # (test name, table, generic test, arguments, expected status); column-level tests name a column
 CASES: list[tuple[str, str, str, dict[str, object], str]] = [
-    ("ucc_good", "grain_good", "unique_combination_of_columns", {"combination_of_columns": ["a", "b"]}, "pass"),
-    ("ucc_bad", "grain_bad", "unique_combination_of_columns", {"combination_of_columns": ["a", "b"]}, "fail"),
-    ("expr_good", "numbers_good", "expression_is_true", {"expression": "x between 0 and 10"}, "pass"),
+    (
+        "ucc_good",
+        "grain_good",
+        "unique_combination_of_columns",
+        {"combination_of_columns": ["a", "b"]},
+        "pass",
+    ),
+    (
+        "ucc_bad",
+        "grain_bad",
+        "unique_combination_of_columns",
+        {"combination_of_columns": ["a", "b"]},
+        "fail",
+    ),
+    (
+        "expr_good",
+        "numbers_good",
+        "expression_is_true",
+        {"expression": "x between 0 and 10"},
+        "pass",
+    ),
     ("expr_bad", "numbers_bad", "expression_is_true", {"expression": "x between 0 and 10"}, "fail"),
-    ("range_good", "numbers_good", "accepted_range", {"column_name": "x", "min_value": 0, "max_value": 10}, "pass"),
-    ("range_bad", "numbers_bad", "accepted_range", {"column_name": "x", "min_value": 0, "max_value": 10}, "fail"),
-    ("range_exclusive_bad", "numbers_good", "accepted_range",
-     {"column_name": "x", "min_value": 0, "max_value": 10, "inclusive": False}, "fail"),
+    (
+        "range_good",
+        "numbers_good",
+        "accepted_range",
+        {"column_name": "x", "min_value": 0, "max_value": 10},
+        "pass",
+    ),
+    (
+        "range_bad",
+        "numbers_bad",
+        "accepted_range",
+        {"column_name": "x", "min_value": 0, "max_value": 10},
+        "fail",
+    ),
+    (
+        "range_exclusive_bad",
+        "numbers_good",
+        "accepted_range",
+        {"column_name": "x", "min_value": 0, "max_value": 10, "inclusive": False},
+        "fail",
+    ),
     ("recency_good", "fresh", "recency", {"field": "ts", "datepart": "day", "interval": 1}, "pass"),
     ("recency_bad", "stale", "recency", {"field": "ts", "datepart": "day", "interval": 1}, "fail"),
-    ("relwhere_good", "children_good", "relationships_where",
-     {"column_name": "pid", "to": "source('fixtures', 'parents')", "field": "id", "from_condition": "kind = 'a'"}, "pass"),
-    ("relwhere_bad", "children_bad", "relationships_where",
-     {"column_name": "pid", "to": "source('fixtures', 'parents')", "field": "id", "from_condition": "kind = 'a'"}, "fail"),
-    ("mer_good", "ranges_good", "mutually_exclusive_ranges",
-     {"lower_bound_column": "lo", "upper_bound_column": "hi", "partition_by": "k", "gaps": "not_allowed"}, "pass"),
-    ("mer_overlap_bad", "ranges_overlap", "mutually_exclusive_ranges",
-     {"lower_bound_column": "lo", "upper_bound_column": "hi", "partition_by": "k"}, "fail"),
-    ("mer_gap_allowed", "ranges_gap", "mutually_exclusive_ranges",
-     {"lower_bound_column": "lo", "upper_bound_column": "hi", "partition_by": "k", "gaps": "allowed"}, "pass"),
-    ("mer_gap_bad", "ranges_gap", "mutually_exclusive_ranges",
-     {"lower_bound_column": "lo", "upper_bound_column": "hi", "partition_by": "k", "gaps": "not_allowed"}, "fail"),
-    ("rowcount_good", "grain_good", "equal_rowcount", {"compare_model": "source('fixtures', 'grain_bad')"}, "pass"),
-    ("rowcount_bad", "grain_good", "equal_rowcount", {"compare_model": "source('fixtures', 'numbers_good')"}, "fail"),
-    ("nnp_good", "mostly_filled", "not_null_proportion", {"column_name": "v", "at_least": 0.7}, "pass"),
-    ("nnp_bad", "mostly_empty", "not_null_proportion", {"column_name": "v", "at_least": 0.7}, "fail"),
+    (
+        "relwhere_good",
+        "children_good",
+        "relationships_where",
+        {
+            "column_name": "pid",
+            "to": "source('fixtures', 'parents')",
+            "field": "id",
+            "from_condition": "kind = 'a'",
+        },
+        "pass",
+    ),
+    (
+        "relwhere_bad",
+        "children_bad",
+        "relationships_where",
+        {
+            "column_name": "pid",
+            "to": "source('fixtures', 'parents')",
+            "field": "id",
+            "from_condition": "kind = 'a'",
+        },
+        "fail",
+    ),
+    (
+        "mer_good",
+        "ranges_good",
+        "mutually_exclusive_ranges",
+        {
+            "lower_bound_column": "lo",
+            "upper_bound_column": "hi",
+            "partition_by": "k",
+            "gaps": "not_allowed",
+        },
+        "pass",
+    ),
+    (
+        "mer_overlap_bad",
+        "ranges_overlap",
+        "mutually_exclusive_ranges",
+        {"lower_bound_column": "lo", "upper_bound_column": "hi", "partition_by": "k"},
+        "fail",
+    ),
+    (
+        "mer_gap_allowed",
+        "ranges_gap",
+        "mutually_exclusive_ranges",
+        {
+            "lower_bound_column": "lo",
+            "upper_bound_column": "hi",
+            "partition_by": "k",
+            "gaps": "allowed",
+        },
+        "pass",
+    ),
+    (
+        "mer_gap_bad",
+        "ranges_gap",
+        "mutually_exclusive_ranges",
+        {
+            "lower_bound_column": "lo",
+            "upper_bound_column": "hi",
+            "partition_by": "k",
+            "gaps": "not_allowed",
+        },
+        "fail",
+    ),
+    (
+        "rowcount_good",
+        "grain_good",
+        "equal_rowcount",
+        {"compare_model": "source('fixtures', 'grain_bad')"},
+        "pass",
+    ),
+    (
+        "rowcount_bad",
+        "grain_good",
+        "equal_rowcount",
+        {"compare_model": "source('fixtures', 'numbers_good')"},
+        "fail",
+    ),
+    (
+        "nnp_good",
+        "mostly_filled",
+        "not_null_proportion",
+        {"column_name": "v", "at_least": 0.7},
+        "pass",
+    ),
+    (
+        "nnp_bad",
+        "mostly_empty",
+        "not_null_proportion",
+        {"column_name": "v", "at_least": 0.7},
+        "fail",
+    ),
 ]
 
 
@@ -85,8 +200,14 @@ def _sources_yml() -> str:
         if cases:
             lines.append("        data_tests:")
         for name, _, test, arguments, _ in cases:
-            lines += [f"          - {test}:", f"              name: {name}", "              arguments:"]
-            lines += [f"                {key}: {_yaml_value(value)}" for key, value in arguments.items()]
+            lines += [
+                f"          - {test}:",
+                f"              name: {name}",
+                "              arguments:",
+            ]
+            lines += [
+                f"                {key}: {_yaml_value(value)}" for key, value in arguments.items()
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -95,7 +216,9 @@ def generic_test_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     from tests.conftest import create_database, drop_database
 
     project = tmp_path_factory.mktemp("generic_tests_project")
-    shutil.copytree(DBT_PROJECT_DIR / "macros" / "generic_tests", project / "macros" / "generic_tests")
+    shutil.copytree(
+        DBT_PROJECT_DIR / "macros" / "generic_tests", project / "macros" / "generic_tests"
+    )
     shutil.copy(DBT_PROJECT_DIR / "profiles.yml", project / "profiles.yml")
     (project / "dbt_project.yml").write_text(
         "name: generic_tests_check\nversion: '1.0.0'\nconfig-version: 2\nprofile: clickstream\n"

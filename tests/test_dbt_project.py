@@ -1,4 +1,4 @@
-"""Static checks of the dbt project: it parses with warnings as errors, and everything is documented.
+"""Static checks of the dbt project: it parses with warnings as errors; everything is documented.
 
 ``dbt parse`` needs no database, so these run in seconds; the catalog-based check of real columns
 lives in test_dbt_warehouse.py.
@@ -69,7 +69,9 @@ def test_every_model_declares_its_columns(manifest: dict[str, Any]) -> None:
 
 
 def test_every_source_and_project_macro_is_documented(manifest: dict[str, Any]) -> None:
-    missing = [key for key, src in _own(manifest["sources"]).items() if not src["description"].strip()]
+    missing = [
+        key for key, src in _own(manifest["sources"]).items() if not src["description"].strip()
+    ]
     missing += [
         key
         for key, macro in _own(manifest["macros"]).items()
@@ -95,7 +97,8 @@ def test_exposure_depends_on_every_fact_and_dimension(manifest: dict[str, Any]) 
     (exposure,) = manifest["exposures"].values()
     depends = {key.split(".")[-1] for key in exposure["depends_on"]["nodes"]}
     core_marts = {
-        p.stem for p in (DBT_PROJECT_DIR / "models" / "marts").glob("*.sql")
+        p.stem
+        for p in (DBT_PROJECT_DIR / "models" / "marts").glob("*.sql")
         if p.stem.startswith(("fct_", "dim_"))
     }
     assert core_marts <= depends

@@ -57,7 +57,12 @@ def table_rows(dsn: str, table: str) -> list[tuple[Any, ...]]:
 
 def copy_schema_tables(source_dsn: str, target_dsn: str, schema: str) -> None:
     """Copy every table of ``schema`` (columns, types and rows) into another database."""
-    tables = [r[0] for r in query(source_dsn, "select tablename from pg_tables where schemaname = %s", (schema,))]
+    tables = [
+        r[0]
+        for r in query(
+            source_dsn, "select tablename from pg_tables where schemaname = %s", (schema,)
+        )
+    ]
     src = psycopg2.connect(source_dsn)
     dst = psycopg2.connect(target_dsn)
     try:
@@ -66,7 +71,8 @@ def copy_schema_tables(source_dsn: str, target_dsn: str, schema: str) -> None:
             for table in tables:
                 scur.execute(
                     "select attname, format_type(atttypid, atttypmod) from pg_attribute "
-                    "where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum",
+                    "where attrelid = %s::regclass and attnum > 0 and not attisdropped "
+                    "order by attnum",
                     (f"{schema}.{table}",),
                 )
                 columns = ", ".join(f'"{name}" {sql_type}' for name, sql_type in scur.fetchall())
@@ -121,7 +127,9 @@ def full_refresh_dsn(warehouse: dict[str, Any], dbt_target: Path) -> Iterator[st
 # --- the daily builds ---------------------------------------------------------------------
 
 
-def test_every_daily_build_ran_models_snapshots_unit_and_data_tests(warehouse: dict[str, Any]) -> None:
+def test_every_daily_build_ran_models_snapshots_unit_and_data_tests(
+    warehouse: dict[str, Any],
+) -> None:
     for result in warehouse["results"]:
         kinds = {node.resource_type for node in result.nodes}
         assert {"model", "snapshot", "seed", "test", "unit_test"} <= kinds
@@ -130,7 +138,9 @@ def test_every_daily_build_ran_models_snapshots_unit_and_data_tests(warehouse: d
 
 def test_rebuilding_the_same_day_changes_nothing(warehouse: dict[str, Any]) -> None:
     for table in MARTS:
-        assert table_rows(warehouse["dsn"], f"marts.{table}") == warehouse["before_rerun"][table], table
+        assert table_rows(warehouse["dsn"], f"marts.{table}") == warehouse["before_rerun"][table], (
+            table
+        )
 
 
 @pytest.mark.parametrize("table", MARTS)
@@ -164,7 +174,9 @@ def test_order_lines_join_the_product_version_valid_when_ordered(warehouse: dict
     ]
 
 
-def test_every_product_event_price_matches_its_point_in_time_version(warehouse: dict[str, Any]) -> None:
+def test_every_product_event_price_matches_its_point_in_time_version(
+    warehouse: dict[str, Any],
+) -> None:
     mismatches = query(
         warehouse["dsn"],
         """
@@ -176,7 +188,9 @@ def test_every_product_event_price_matches_its_point_in_time_version(warehouse: 
     assert mismatches == []
 
 
-def test_events_before_and_after_a_user_change_get_different_versions(warehouse: dict[str, Any]) -> None:
+def test_events_before_and_after_a_user_change_get_different_versions(
+    warehouse: dict[str, Any],
+) -> None:
     rows = query(
         warehouse["dsn"],
         """
@@ -190,7 +204,9 @@ def test_events_before_and_after_a_user_change_get_different_versions(warehouse:
     assert rows == [(dt.time(9, 0), "bronze"), (dt.time(11, 0), "gold"), (dt.time(11, 1), "gold")]
 
 
-def test_scd2_dimensions_have_one_open_version_and_contiguous_windows(warehouse: dict[str, Any]) -> None:
+def test_scd2_dimensions_have_one_open_version_and_contiguous_windows(
+    warehouse: dict[str, Any],
+) -> None:
     rows = query(
         warehouse["dsn"],
         """
@@ -207,10 +223,13 @@ def test_scd2_dimensions_have_one_open_version_and_contiguous_windows(warehouse:
 # --- identity, sessions, orders -----------------------------------------------------------
 
 
-def test_login_is_stitched_back_to_the_devices_earlier_anonymous_events(warehouse: dict[str, Any]) -> None:
+def test_login_is_stitched_back_to_the_devices_earlier_anonymous_events(
+    warehouse: dict[str, Any],
+) -> None:
     rows = query(
         warehouse["dsn"],
-        "select distinct user_id from marts.fct_events where anonymous_id = 'a1' and event_date = '2024-03-01'",
+        "select distinct user_id from marts.fct_events "
+        "where anonymous_id = 'a1' and event_date = '2024-03-01'",
     )
     assert rows == [("u1",)]
 
@@ -239,12 +258,15 @@ def test_late_event_before_session_start_renames_the_session_without_leaving_the
 ) -> None:
     rows = query(
         warehouse["dsn"],
-        "select session_start_ts::time, event_count from marts.fct_sessions where anonymous_id = 'a5'",
+        "select session_start_ts::time, event_count from marts.fct_sessions "
+        "where anonymous_id = 'a5'",
     )
     assert rows == [(dt.time(14, 40), 4)]
 
 
-def test_order_with_several_lines_is_one_order_with_summed_revenue(warehouse: dict[str, Any]) -> None:
+def test_order_with_several_lines_is_one_order_with_summed_revenue(
+    warehouse: dict[str, Any],
+) -> None:
     rows = query(
         warehouse["dsn"],
         "select line_count, item_quantity, revenue from marts.fct_orders where order_id = 'o1'",
@@ -255,7 +277,8 @@ def test_order_with_several_lines_is_one_order_with_summed_revenue(warehouse: di
 def test_daily_metrics_exclude_bots_and_count_new_users(warehouse: dict[str, Any]) -> None:
     rows = query(
         warehouse["dsn"],
-        "select sum(sessions), sum(new_users), sum(orders), sum(revenue) from marts.fct_daily_metrics",
+        "select sum(sessions), sum(new_users), sum(orders), sum(revenue) "
+        "from marts.fct_daily_metrics",
     )
     # 12 sessions minus the bot's; new users: u1 (a1), u2 (a2), a3, a5, u3 (a6)
     assert rows == [(11, 5, 5, Decimal("125.50"))]
@@ -315,7 +338,9 @@ def test_every_model_and_column_in_the_warehouse_is_documented(
         if node is None or node["resource_type"] not in ("model", "snapshot", "seed"):
             continue
         documented = {
-            name.lower() for name, col in node["columns"].items() if col.get("description", "").strip()
+            name.lower()
+            for name, col in node["columns"].items()
+            if col.get("description", "").strip()
         }
         if not node.get("description", "").strip():
             missing.append(unique_id)
@@ -326,7 +351,9 @@ def test_every_model_and_column_in_the_warehouse_is_documented(
     assert missing == []
 
 
-def test_run_dbt_failure_names_the_failing_node(warehouse: dict[str, Any], dbt_target: Path) -> None:
+def test_run_dbt_failure_names_the_failing_node(
+    warehouse: dict[str, Any], dbt_target: Path
+) -> None:
     """A failing data test surfaces as StageFailedError naming the test (row restored after)."""
     from clickstream.errors import StageFailedError
 

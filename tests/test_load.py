@@ -19,7 +19,7 @@ from clickstream.errors import (
     WarehouseUnavailableError,
 )
 from spark_staging import ddl
-from spark_staging.load import _csv_friendly, as_day, event_window, load_days
+from spark_staging.load import as_day, csv_friendly, event_window, load_days
 from tests.lake_factory import (
     LAKE_EVENT_SCHEMA,
     make_event,
@@ -272,7 +272,7 @@ def test_zone_aware_timestamps_keep_their_instant_when_made_naive() -> None:
         pa.timestamp("us", tz="Europe/Berlin")
     )
 
-    naive = _csv_friendly(berlin)
+    naive = csv_friendly(berlin)
 
     assert naive.type == pa.timestamp("us")
     assert naive.to_pylist() == [instant.replace(tzinfo=None)]

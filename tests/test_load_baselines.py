@@ -44,7 +44,7 @@ def loaded(dsn: str, table: str) -> list[tuple[object, ...]]:
 
 
 def expected_rows() -> list[tuple[object, ...]]:
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for n, event_id in enumerate(EVENT_IDS):
         day = D - dt.timedelta(days=n % 3)
         rows.append((event_id, day, dt.datetime(day.year, day.month, day.day, 12, tzinfo=dt.UTC)))

@@ -1,37 +1,43 @@
 {% snapshot snap_products %}
-    {{ config(
-        unique_key='product_id',
-        strategy='timestamp',
-        updated_at='updated_at',
-        dbt_valid_to_current="cast('9999-12-31' as timestamp)",
-    ) }}
+{{ config(
+    unique_key='product_id',
+    strategy='timestamp',
+    updated_at='updated_at',
+    dbt_valid_to_current="cast('9999-12-31' as timestamp)",
+) }}
 
-    -- snap_products: SCD2 history of the catalogue, fed by the latest daily extract.
+-- snap_products: SCD2 history of the catalogue, fed by the latest daily extract.
 
-    with
+with
 
-    products as (
-        select * from {{ ref('stg_raw__products') }}
-    ),
+products as (
+    select * from {{ ref('stg_raw__products') }}
+),
 
-    latest_extract as (
-        select *
-        from products
-        where extract_date = (select max(extract_date) from products)
-    )
+latest_extract_date as (
+    select max(extract_date) as extract_date
+    from products
+),
 
-    select
-        product_id,
-        product_name,
-        category_l1,
-        category_l2,
-        category_l3,
-        brand,
-        price,
-        currency,
-        is_discontinued,
-        created_at,
-        updated_at
-    from latest_extract
+latest_extract as (
+    select products.*
+    from products
+    inner join latest_extract_date
+        on products.extract_date = latest_extract_date.extract_date
+)
+
+select
+    product_id,
+    product_name,
+    category_l1,
+    category_l2,
+    category_l3,
+    brand,
+    price,
+    currency,
+    is_discontinued,
+    created_at,
+    updated_at
+from latest_extract
 
 {% endsnapshot %}

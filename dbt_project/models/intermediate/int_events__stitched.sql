@@ -1,5 +1,6 @@
 -- int_events__stitched: one row per event (grain: event_id) with the stitched user and the
 -- channel and device keys. A view: the incremental facts filter it by date or session.
+{{ config(event_time='event_ts') }}
 
 with
 

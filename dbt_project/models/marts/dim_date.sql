@@ -6,13 +6,18 @@
 
 with
 
+date_spine as (
+    select
+        generate_series(
+            cast('{{ var("calendar_start") }}' as date),
+            cast('{{ var("calendar_end") }}' as date),
+            interval '1 day'
+        ) as day_ts
+),
+
 days as (
     select cast(day_ts as date) as date_day
-    from generate_series(
-        cast('{{ var("calendar_start") }}' as date),
-        cast('{{ var("calendar_end") }}' as date),
-        interval '1 day'
-    ) as day_ts
+    from date_spine
 ),
 
 final as (

@@ -1,6 +1,7 @@
 -- fct_sessions: one row per session (grain: session_id). Incremental delete+insert of whole
 -- sessions: every session touched by an event in [D-L, D+1), plus every session whose
 -- stitched user or first-session flag a login in the window can change.
+-- depends_on: {{ ref('int_identity__stitched') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
@@ -23,15 +24,15 @@ events as (
     select * from {{ ref('int_events__stitched') }}
 ),
 
-identities as (
-    select * from {{ ref('int_identity__stitched') }}
-),
-
 users as (
     select * from {{ ref('dim_users') }}
 ),
 
 {% if is_incremental() %}
+
+identities as (
+    select * from {{ ref('int_identity__stitched') }}
+),
 
 existing_sessions as (
     select * from {{ this }}
@@ -190,10 +191,9 @@ first_sessions as (
             coalesce(existing_sessions.user_id, existing_sessions.anonymous_id) as user_key,
             existing_sessions.session_start_ts
         from existing_sessions
-        where not exists (
-            select 1 from sessions
-            where sessions.session_id = existing_sessions.session_id
-        )
+        left join sessions
+            on existing_sessions.session_id = sessions.session_id
+        where sessions.session_id is null
         {% endif %}
     ) as all_sessions
     group by user_key
