@@ -36,6 +36,9 @@ from clickstream.reporting.execute import AnalysisResult, execute_analysis, writ
 
 logger = logging.getLogger(__name__)
 
+ANALYZE_TARGET = "analyze"
+"""Sub-folder of dbt_project/target/ holding the artifacts of ``analyze``'s compile."""
+
 
 @dataclass
 class AnalysisReport:
@@ -70,12 +73,17 @@ def run_analyses(
 ) -> AnalysisReport:
     """Compile (one dbt call), execute and render every documented analysis.
 
-    ``target_path`` gives dbt a private artifacts folder (tests running in parallel); by
-    default dbt writes ``dbt_project/target/`` as usual. Raises StageFailedError naming every
-    analysis that failed; outputs are written only when all succeeded.
+    dbt writes its artifacts to ``target_path`` (default ``dbt_project/target/analyze/``, the
+    compiled SQL under its ``compiled/`` folder), never the shared ``target/`` root. Raises
+    StageFailedError naming every analysis that failed; outputs are written only when all
+    succeeded.
     """
     started = time.perf_counter()
     out_dir = out_dir or settings.reports_dir
+    # A folder of our own: other dbt calls (a build, docs, another helper's run on another
+    # database) rewrite target/manifest.json and compiled/ concurrently, and reading their
+    # compiled SQL would query the wrong database. Kept between runs for partial parsing.
+    target_path = target_path or settings.dbt_project_dir / "target" / ANALYZE_TARGET
     specs = load_catalog(settings.analyses_dir)
     with _progress_bar(progress) as bar:
         task = bar.add_task("compiling analyses (dbt)", total=len(specs) + 3)

@@ -75,6 +75,19 @@ def run_scenario(name: str, ctx: BenchContext) -> dict[str, Any]:
     return result
 
 
+def _write(report: dict[str, Any], out_file: Path, started: float) -> None:
+    """Judge the targets and write ``out_file`` and its ``.json`` twin."""
+    report["targets"] = evaluate_targets(report["scenarios"])
+    report["total_seconds"] = time.perf_counter() - started
+    # Other work on the machine skews every number: record how busy it was.
+    report["machine"]["load_average_at_end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    json_file = out_file.with_suffix(".json")
+    report["json_name"] = json_file.name
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    json_file.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    out_file.write_text(render_markdown(report))
+
+
 def run_benchmarks(
     settings: Settings,
     sizes: list[int],
@@ -107,21 +120,15 @@ def run_benchmarks(
     }
     ctx = BenchContext(settings=settings, server_dsn=server, repeats=repeats, plan=plan)
     _stop_cleanly_on_sigterm()
+    out_file = Path(out_file)
     try:
         for name in SCENARIOS:
             if only is None or name in only:
                 report["scenarios"][name] = run_scenario(name, ctx)
+                # Written after every scenario: a long run stopped halfway keeps its numbers.
+                _write(report, out_file, started)
     finally:
         ctx.close()
-    report["targets"] = evaluate_targets(report["scenarios"])
-    report["total_seconds"] = time.perf_counter() - started
-    # Other work on the machine skews every number: record how busy it was.
-    report["machine"]["load_average_at_end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    out_file = Path(out_file)
-    json_file = out_file.with_suffix(".json")
-    report["json_name"] = json_file.name
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    json_file.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    out_file.write_text(render_markdown(report))
-    logger.info("bench: wrote %s and %s in %.0f s", out_file, json_file, report["total_seconds"])
+    _write(report, out_file, started)
+    logger.info("bench: wrote %s in %.0f s", out_file, report["total_seconds"])
     return out_file

@@ -75,14 +75,15 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per target: what was measured, the verdict, and by how much."""
     targets: list[dict[str, Any]] = []
     e2e = results.get("end_to_end", {})
-    by_size = {row["events"]: row for row in e2e.get("sizes", [])}
+    measured_rows = [row for row in e2e.get("sizes", []) if "error" not in row]
+    by_size = {row["events"]: row for row in measured_rows}
     exponent = e2e.get("growth_exponent")
     for size, limit in E2E_TARGETS.items():
         row = by_size.get(size)
         measured = row["wall_seconds"] if row else None
         note = ""
-        if row is None and e2e.get("sizes") and exponent:
-            largest = e2e["sizes"][-1]
+        if row is None and measured_rows and exponent:
+            largest = measured_rows[-1]
             guess = largest["wall_seconds"] * (size / largest["landed_rows"]) ** exponent
             note = f"extrapolated from the measured curve: ≈{guess:,.0f} s"
         verdict, ok = _verdict(measured, limit, higher_is_better=False)
@@ -144,7 +145,8 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _section_e2e(data: dict[str, Any]) -> list[str]:
-    rows = data.get("sizes", [])
+    failed = [r for r in data.get("sizes", []) if "error" in r]
+    rows = [r for r in data.get("sizes", []) if "error" not in r]
     stages = list(rows[0]["stages"]) if rows else []
     lines = _table(
         ["events (landed)", "wall s", "events/s", "peak RSS MiB", *[f"{s} s" for s in stages]],
@@ -159,6 +161,8 @@ def _section_e2e(data: dict[str, Any]) -> list[str]:
             for r in rows
         ],
     )
+    for row in failed:
+        lines += [f"**Failed at {row['events']:,} events:** {row['error'].splitlines()[0]}", ""]
     exponent = data.get("growth_exponent")
     if exponent is not None:
         lines.append(

@@ -56,6 +56,12 @@ def nums(values: Sequence[Any]) -> list[float]:
     return [num(v) for v in values]
 
 
+def _clip(label: object, width: int = 32) -> str:
+    """Axis label cut to ``width`` characters so long product names don't squeeze the plot."""
+    text = str(label)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _short(value: float) -> str:
     """Bar label: thousands separators for big numbers, 3 significant digits for small ones."""
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
@@ -74,7 +80,7 @@ def _hbar(ax: Axes, labels: Sequence[str], values: Sequence[float], xlabel: str)
     """Horizontal bars, largest on top, value-labelled."""
     positions = list(range(len(labels)))[::-1]
     bars = ax.barh(positions, values, color=PALETTE[0])
-    ax.set_yticks(positions, [str(label) for label in labels])
+    ax.set_yticks(positions, [_clip(label, 48) for label in labels])
     ax.set_xlabel(xlabel)
     ax.bar_label(bars, fmt=_short, padding=2, fontsize=8)
 
@@ -156,8 +162,8 @@ def draw_affinity(fig: Figure, result: AnalysisResult) -> None:
     ax = fig.subplots()
     rows = result.records()[:15]
     labels = [
-        f"{r['antecedent_product_name'] or r['antecedent_product_id']} → "
-        f"{r['consequent_product_name'] or r['consequent_product_id']}"
+        f"{_clip(r['antecedent_product_name'] or r['antecedent_product_id'], 22)} → "
+        f"{_clip(r['consequent_product_name'] or r['consequent_product_id'], 22)}"
         for r in rows
     ]
     _hbar(ax, labels, nums([r["lift"] for r in rows]), "Lift (1 = independent)")

@@ -224,6 +224,14 @@ def _ingest(source_format: str, paths: list[Path], landing: Path) -> Any:
     return ingest_rees46(paths, landing, progress=True)
 
 
+def _days_to_process(ctx: typer.Context, date: str | None, start: str | None, end: str | None):  # type: ignore[no-untyped-def]
+    """Settings and the arrival days a stage/load command works on (default: all landed)."""
+    from clickstream.pipeline import require_landed
+
+    settings = _settings(ctx)
+    return settings, _date_window(date, start, end, default=[]) or require_landed(settings)
+
+
 @app.command()
 @friendly_errors
 def stage(
@@ -232,21 +240,19 @@ def stage(
     date_from: FromOpt = None,
     date_to: ToOpt = None,
 ) -> None:
-    """Validate, dedupe, sessionize landed days with Spark and write the Parquet lake."""
-    from clickstream.pipeline import require_landed
+    """Validate, dedupe, sessionize landed days with Spark and write the Parquet lake.
 
-    settings = _settings(ctx)
-    days = _date_window(date, date_from, date_to, default=[]) or require_landed(settings)
+    A range is staged as one backfill job, which gives the same lake as staging day by day.
+    """
+    settings, days = _days_to_process(ctx, date, date_from, date_to)
     from spark_staging.session import build_spark
     from spark_staging.stage import stage_days
 
     spark = build_spark(settings.spark_master, shuffle_partitions=settings.spark_shuffle_partitions)
     with _progress() as progress:
-        task = progress.add_task("stage", total=len(days))
-        for day in days:
-            (stats,) = stage_days(spark, settings, [day])
-            logger.info("staged %s: %s", day, stats)
-            progress.advance(task)
+        progress.add_task(f"stage {days[0]}..{days[-1]}", total=None)
+        for stats in stage_days(spark, settings, days):
+            logger.info("staged %s", stats)
 
 
 @app.command()
@@ -258,11 +264,8 @@ def load(
     date_to: ToOpt = None,
 ) -> None:
     """COPY staged days from the lake into PostgreSQL's raw schema (atomic per day)."""
-    from clickstream.pipeline import require_landed
+    settings, days = _days_to_process(ctx, date, date_from, date_to)
     from clickstream.warehouse import resolve_dsn
-
-    settings = _settings(ctx)
-    days = _date_window(date, date_from, date_to, default=[]) or require_landed(settings)
     from spark_staging.load import load_days
 
     dsn = resolve_dsn(settings)
@@ -270,7 +273,7 @@ def load(
         task = progress.add_task("load", total=len(days))
         for day in days:
             (result,) = load_days(dsn, settings, [day])
-            logger.info("loaded %s: %s", day, result)
+            logger.info("loaded %s", result)
             progress.advance(task)
 
 

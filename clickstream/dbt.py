@@ -140,7 +140,7 @@ def _failure_message(args: list[str], nodes: tuple[NodeResult, ...], exception: 
         more = f" (+{len(failed) - 10} more)" if len(failed) > 10 else ""
         return (
             f"dbt {command} failed on {len(failed)} node(s): {shown}{more}. "
-            "See dbt_project/target/run_results.json and logs/dbt.log for details."
+            "Details: run_results.json and dbt.log in the dbt target folder."
         )
     detail = str(exception).strip() if exception else "no detail"
     return f"dbt {command} failed: {detail}"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 __version__ = "1.0.0"
 
-from generator.config import DEFECT_KINDS, QUARANTINE_REASONS, GeneratorConfig
+from clickstream.contract import QUARANTINE_REASONS
+from generator.config import DEFECT_KINDS, GeneratorConfig
 from generator.day import generate, generate_day
 from generator.manifest import DayManifest
 from generator.rows import EVENT_COLUMNS

@@ -30,16 +30,6 @@ DEFECT_KINDS: tuple[str, ...] = (
 )
 """Manifest keys of the deliberate defects, in code order (code = index + 1, 0 = clean)."""
 
-QUARANTINE_REASONS: tuple[str, ...] = (
-    "malformed",
-    "missing_field",
-    "bad_type",
-    "unknown_event",
-    "future_ts",
-    "too_late",
-    "orphan_product",
-)
-"""Staging's quarantine reasons (contracts.md section 2), in precedence order."""
 
 DUPLICATE_KINDS: tuple[str, ...] = ("exact_duplicate", "payload_duplicate")
 

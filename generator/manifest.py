@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from generator.config import DEFECT_KINDS, DUPLICATE_KINDS, QUARANTINE_REASONS
+from clickstream.contract import QUARANTINE_REASONS
+from generator.config import DEFECT_KINDS, DUPLICATE_KINDS
 
 MANIFEST_NAME = "_manifest.json"
 

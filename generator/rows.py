@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from clickstream.contract import LANDING_EVENT_COLUMNS
 from generator.behaviour import CATEGORY_OFFSET, PRODUCT_OFFSET, STATIC_PATHS, ChunkDevices, Frame
 from generator.channels import combo_columns
 from generator.defects import CODE, Plan
@@ -42,12 +43,7 @@ from generator.vocab import (
     ascii_slug,
 )
 
-EVENT_COLUMNS: tuple[str, ...] = (
-    "event_id", "event_name", "anonymous_id", "user_id", "dvce_created_ts", "dvce_sent_ts",
-    "collector_ts", "page_url", "page_path", "page_referrer", "utm_source", "utm_medium",
-    "utm_campaign", "refr_medium", "useragent", "device_type", "geo_country", "ip", "product_id",
-    "price", "quantity", "order_id", "revenue", "currency", "search_query", "source_session_id",
-)  # fmt: skip
+EVENT_COLUMNS = LANDING_EVENT_COLUMNS
 """Landing event columns, in file order (contracts.md section 1)."""
 
 GROUPED_COLUMNS: tuple[str, ...] = (

@@ -16,7 +16,7 @@ window is partitioned by ``anonymous_id`` first, so it reuses the sessionizer's 
 from __future__ import annotations
 
 from pyspark.sql import DataFrame, Window
-from pyspark.sql import functions as F
+from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
 BOT_USER_AGENT = (
     r"(?i)(bot\b|bot/|crawler|crawling|spider|headless|slurp|phantomjs|python-requests|curl/|wget/)"

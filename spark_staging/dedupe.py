@@ -14,7 +14,7 @@ later is caught no matter how the days were batched; they are never returned.
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, Window
-from pyspark.sql import functions as F
+from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
 from spark_staging.schema import LANDING_EVENT_COLUMNS
 

@@ -12,13 +12,13 @@ import logging
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
 from clickstream.config import Settings
 from clickstream.errors import InputFormatError
-from spark_staging.landing import extract_files
 from spark_staging.lake import extract_dir, replace_partitions
+from spark_staging.landing import extract_files
 from spark_staging.schema import PRODUCTS_SCHEMA, USERS_SCHEMA
 
 logger = logging.getLogger(__name__)

@@ -132,7 +132,7 @@ def _swap(
     for day in days:
         if day in old:
             old[day].rename(trash / old[day].name)
-    for day, folder in new.items():
+    for folder in new.values():
         folder.rename(root / folder.name)
 
 

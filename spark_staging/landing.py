@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
 from clickstream.config import Settings
 from clickstream.errors import EmptyInputError, InputFormatError

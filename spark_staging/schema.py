@@ -18,52 +18,16 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-LANDING_EVENT_COLUMNS: tuple[str, ...] = (
-    "event_id",
-    "event_name",
-    "anonymous_id",
-    "user_id",
-    "dvce_created_ts",
-    "dvce_sent_ts",
-    "collector_ts",
-    "page_url",
-    "page_path",
-    "page_referrer",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "refr_medium",
-    "useragent",
-    "device_type",
-    "geo_country",
-    "ip",
-    "product_id",
-    "price",
-    "quantity",
-    "order_id",
-    "revenue",
-    "currency",
-    "search_query",
-    "source_session_id",
+from clickstream.contract import (
+    EVENT_NAMES,
+    LANDING_EVENT_COLUMNS,
+    QUARANTINE_REASONS,
+    REQUIRED_COLUMNS,
+    TIMESTAMP_COLUMNS,
 )
-"""The 26 landing columns, in file order."""
 
 LANDING_HEADER = ",".join(LANDING_EVENT_COLUMNS)
 
-EVENT_NAMES: tuple[str, ...] = (
-    "page_view",
-    "product_viewed",
-    "product_list_viewed",
-    "search",
-    "product_added",
-    "product_removed",
-    "checkout_started",
-    "order_completed",
-    "identify",
-)
-
-TIMESTAMP_COLUMNS: tuple[str, ...] = ("dvce_created_ts", "dvce_sent_ts", "collector_ts")
-REQUIRED_COLUMNS: tuple[str, ...] = ("event_id", "event_name", "anonymous_id", *TIMESTAMP_COLUMNS)
 
 PRICE_TYPE = DecimalType(12, 2)
 REVENUE_TYPE = DecimalType(14, 2)
@@ -77,17 +41,6 @@ TYPED_COLUMNS: dict[str, DataType] = {
     "revenue": REVENUE_TYPE,
 }
 """Landing columns that are not plain strings in the lake."""
-
-QUARANTINE_REASONS: tuple[str, ...] = (
-    "malformed",
-    "missing_field",
-    "bad_type",
-    "unknown_event",
-    "future_ts",
-    "too_late",
-    "orphan_product",
-)
-"""Quarantine reasons in rule order: the first failing rule wins."""
 
 
 def _landing_field(name: str) -> StructField:
@@ -168,5 +121,24 @@ __all__ = [
     "QUARANTINE_SCHEMA",
     "REQUIRED_COLUMNS",
     "TIMESTAMP_COLUMNS",
+    "USERS_SCHEMA",
+]
+
+
+__all__ = [
+    "EVENT_NAMES",
+    "LAKE_EVENT_COLUMNS",
+    "LAKE_EVENT_SCHEMA",
+    "LANDING_EVENT_COLUMNS",
+    "LANDING_HEADER",
+    "PRICE_TYPE",
+    "PRODUCTS_SCHEMA",
+    "QUARANTINE_COLUMNS",
+    "QUARANTINE_REASONS",
+    "QUARANTINE_SCHEMA",
+    "REQUIRED_COLUMNS",
+    "REVENUE_TYPE",
+    "TIMESTAMP_COLUMNS",
+    "TYPED_COLUMNS",
     "USERS_SCHEMA",
 ]

@@ -11,7 +11,7 @@ event numbering. Everything is window functions over one ``anonymous_id`` partit
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, Window
-from pyspark.sql import functions as F
+from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
 SEED_COLUMNS: tuple[str, ...] = (
     "anonymous_id",

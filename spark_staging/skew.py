@@ -13,7 +13,7 @@ happened at ``derived_ts = collector_ts - (dvce_sent_ts - dvce_created_ts)`` (Sn
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
+from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
 SECONDS_THRESHOLD = 10**11
 """Epoch values below this are seconds, not milliseconds."""

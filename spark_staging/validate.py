@@ -17,7 +17,7 @@ import operator
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
+from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
 from spark_staging.schema import (
     EVENT_NAMES,
@@ -40,6 +40,17 @@ _QUOTED_SECTION = r'"([^"]|"")*"'
 _STRING_SCHEMA = ", ".join(f"{name} string" for name in LANDING_EVENT_COLUMNS)
 
 
+def fence(df: DataFrame) -> DataFrame:
+    """Pass ``df`` through a one-row ``explode``: an optimizer barrier, no data change.
+
+    Spark pushes a filter down through projections by inlining their expressions; a filter
+    on ``reason`` would then re-evaluate the CSV parse and every rule inside the filter (huge
+    generated code, and one CSV parser per field reference). Filters cannot be pushed through
+    a generator, so expensive columns are computed once, below the fence.
+    """
+    return df.select(F.explode(F.array(F.struct(*df.columns))).alias("_row")).select("_row.*")
+
+
 def parse_fields(lines: DataFrame) -> DataFrame:
     """Add the 26 landing columns (strings, ``""`` → null) and ``_field_count``/``_quotes_ok``.
 
@@ -48,8 +59,8 @@ def parse_fields(lines: DataFrame) -> DataFrame:
     """
     quotes = F.length("raw_line") - F.length(F.regexp_replace("raw_line", '"', ""))
     unquoted = F.regexp_replace("raw_line", _QUOTED_SECTION, "")
-    parsed = lines.withColumn(
-        "_parsed", F.from_csv(F.col("raw_line"), _STRING_SCHEMA, _CSV_OPTIONS)
+    parsed = fence(
+        lines.withColumn("_parsed", F.from_csv(F.col("raw_line"), _STRING_SCHEMA, _CSV_OPTIONS))
     )
     return parsed.select(
         *(c for c in lines.columns),
@@ -143,7 +154,8 @@ def _rules(lateness_days: int, check_products: bool) -> list[tuple[str, Column, 
     created, sent, collector = (F.col(f"_{name}_ms") for name in TIMESTAMP_COLUMNS)
     derived = F.col("_derived_ms")
     earliest_ms = F.unix_millis(F.to_timestamp(F.date_sub("arrival_date", lateness_days)))
-    missing = {name: F.col(name).isNull() for name in REQUIRED_COLUMNS}
+    raw = {name: f"_raw_{name}" if name in TIMESTAMP_COLUMNS else name for name in REQUIRED_COLUMNS}
+    missing = {name: F.col(column).isNull() for name, column in raw.items()}
     any_after_2100 = (created > MAX_EPOCH_MS) | (sent > MAX_EPOCH_MS) | (collector > MAX_EPOCH_MS)
     rules = [
         (
@@ -229,7 +241,7 @@ def validate(
     rule_no: Column = F.lit(None).cast("int")
     for number, (_, failed, _) in reversed(list(enumerate(rules))):  # first failing rule wins
         rule_no = F.when(failed, F.lit(number)).otherwise(rule_no)
-    df = df.select("*", rule_no.alias("_rule"))
+    df = fence(df.select("*", rule_no.alias("_rule")))
     reason: Column = F.lit(None).cast("string")
     detail: Column = F.lit(None).cast("string")
     for number, (name, _, text) in enumerate(rules):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from clickstream.contract import EVENT_NAMES
 from clickstream.errors import EmptyInputError, InputFormatError
 from clickstream.ingest import IngestSummary, ingest_rees46
 from clickstream.ingest.rees46 import REES46_COLUMNS, convert_record
@@ -34,17 +35,7 @@ REAL_COSMETICS = REAL_DIR / "cosmetics-2019-Dec-sample100.csv"
 CONTRACTS = REPO_ROOT / "docs" / "contracts.md"
 
 DAY1, DAY2 = dt.date(2019, 11, 1), dt.date(2019, 11, 2)
-LANDING_EVENT_NAMES = {
-    "page_view",
-    "product_viewed",
-    "product_list_viewed",
-    "search",
-    "product_added",
-    "product_removed",
-    "checkout_started",
-    "order_completed",
-    "identify",
-}
+LANDING_EVENT_NAMES = set(EVENT_NAMES)
 
 
 # --- helpers ---------------------------------------------------------------------------------

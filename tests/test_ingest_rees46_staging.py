@@ -64,12 +64,6 @@ def test_staged_fixture_reconciles_and_counts_the_exports_exact_duplicates(
 
 
 @pytest.mark.spark
-@pytest.mark.xfail(
-    strict=True,
-    reason="spark_staging.validate checks missing_field on the *typed* timestamps, so an "
-    "unparseable or post-2100 timestamp is reported as missing_field instead of "
-    "bad_type/future_ts (contract §2); remove this mark once staging is fixed",
-)
 def test_staging_quarantines_each_passed_through_row_for_the_intended_reason(
     staged_fixture: tuple[IngestSummary, list[Any]],
 ) -> None:

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pyspark.sql import functions as F
+from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
 from clickstream.config import Settings
 from clickstream.errors import EmptyInputError, InputFormatError
@@ -76,7 +76,9 @@ def write_scenario(settings: Settings) -> None:
     d1, d2, d3, d4 = (d.isoformat() for d in DAYS)
     original = event(f"{d1}T09:00", anon="dup", event_id="dup-1", page_path="/first")
     seconds = event(f"{d1}T08:00", anon="secs")
-    seconds.update({k: seconds[k] // 1000 for k in ("dvce_created_ts", "dvce_sent_ts", "collector_ts")})
+    seconds.update(
+        {k: seconds[k] // 1000 for k in ("dvce_created_ts", "dvce_sent_ts", "collector_ts")}
+    )
     rows = {
         d1: [
             event(f"{d1}T23:50", anon="midnight"),
@@ -93,7 +95,10 @@ def write_scenario(settings: Settings) -> None:
             dict(original),  # exact duplicate one day later
             dict(original, page_path="/retried", collector_ts=original["collector_ts"] + 5000),
             event(f"{d2}T13:00", anon="crawler", useragent=BOT_UA),
-            *(event(f"{d2}T14:00:{i % 60:02d}", anon="fast", event_id=f"fast-{i}") for i in range(121)),
+            *(
+                event(f"{d2}T14:00:{i % 60:02d}", anon="fast", event_id=f"fast-{i}")
+                for i in range(121)
+            ),
             event(f"{d2}T11:00", anon="shop", name="product_viewed", product_id="P3"),  # P3 not yet
             # received 2 min before midnight, device clock says 4 minutes after: next date
             dict(
@@ -115,8 +120,11 @@ def write_scenario(settings: Settings) -> None:
             csv_line(event(f"{d4}T10:02", anon="q", quantity="-1")),
             csv_line(event(f"{d4}T10:03", anon="q", name="teleport")),
             csv_line(
-                dict(event(f"{d4}T10:04", anon="q"), dvce_created_ts=ms(f"{d4}T10:20"),
-                     dvce_sent_ts=ms(f"{d4}T10:05"))
+                dict(
+                    event(f"{d4}T10:04", anon="q"),
+                    dvce_created_ts=ms(f"{d4}T10:20"),
+                    dvce_sent_ts=ms(f"{d4}T10:05"),
+                )
             ),
             csv_line(event("2024-02-27T10:00", anon="q", collector=f"{d4}T10:05")),
             csv_line(event(f"{d4}T10:06", anon="q", name="product_added", product_id="P404")),
@@ -195,7 +203,10 @@ def test_stats_file_mirrors_the_returned_stats(staged):
     stats = staged["daily_stats"][DAYS[1]]
     body = json.loads(stats_path(staged["daily"], DAYS[1]).read_text())
     assert body["input_rows"] == stats.input_rows
-    assert body["duplicates"] == {"exact": stats.duplicates_exact, "payload": stats.duplicates_payload}
+    assert body["duplicates"] == {
+        "exact": stats.duplicates_exact,
+        "payload": stats.duplicates_payload,
+    }
     assert set(body["quarantined"]) == set(QUARANTINE_REASONS)
 
 
@@ -211,8 +222,11 @@ def test_session_crossing_midnight_keeps_one_id(staged):
 
 def test_session_split_by_gap_is_rejoined_when_late_event_fills_it(staged):
     def sessions(rows):
-        return {r[LAKE_EVENT_COLUMNS.index("session_id")] for r in rows
-                if r[LAKE_EVENT_COLUMNS.index("anonymous_id")] == "gap"}
+        return {
+            r[LAKE_EVENT_COLUMNS.index("session_id")]
+            for r in rows
+            if r[LAKE_EVENT_COLUMNS.index("anonymous_id")] == "gap"
+        }
 
     assert len(sessions(staged["after_day_1"]["events"])) == 2
     final = [r for r in staged["events"].values() if r.anonymous_id == "gap"]
@@ -305,7 +319,9 @@ def test_restaging_a_day_is_idempotent_and_leaves_other_partitions_alone(spark, 
 
 
 def test_missing_or_empty_landing_folder_raises_a_clear_error(spark, tmp_settings):
-    with pytest.raises(EmptyInputError, match="no landing files for 2024-03-02.*clickstream generate"):
+    with pytest.raises(
+        EmptyInputError, match=r"no landing files for 2024-03-02.*clickstream generate"
+    ):
         stage_days(spark, tmp_settings, [dt.date(2024, 3, 2)])
     tmp_settings.landing_events_day(dt.date(2024, 3, 2)).mkdir(parents=True)
     with pytest.raises(EmptyInputError, match="2024-03-02"):

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 from pyspark.sql import Row
-from pyspark.sql import functions as F
+from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
 from spark_staging.bots import flag_bots
 from spark_staging.dedupe import deduplicate
@@ -18,7 +18,7 @@ from tests.test_stage_support import csv_line, event, ms
 
 pytestmark = pytest.mark.spark
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def ts(value: str) -> dt.datetime:
@@ -58,8 +58,16 @@ def test_session_id_is_md5_of_device_and_start_millis(spark):
 
 def test_session_continues_from_context_seed(spark):
     context = spark.createDataFrame(
-        [Row(anonymous_id="a", event_id="0", derived_ts=ts("2024-02-29T23:50:00"),
-             session_id="s-prev", session_start_ts=ts("2024-02-29T23:00:00"), session_event_seq=7)],
+        [
+            Row(
+                anonymous_id="a",
+                event_id="0",
+                derived_ts=ts("2024-02-29T23:50:00"),
+                session_id="s-prev",
+                session_start_ts=ts("2024-02-29T23:00:00"),
+                session_event_seq=7,
+            )
+        ],
         "anonymous_id string, event_id string, derived_ts timestamp, session_id string, "
         "session_start_ts timestamp, session_event_seq int",
     )
@@ -74,8 +82,13 @@ def test_session_continues_from_context_seed(spark):
 
 def test_skewed_device_clock_is_corrected_from_collector_time(spark):
     df = spark.createDataFrame(
-        [Row(dvce_created_ts=ts("2024-03-01T15:00:00"), dvce_sent_ts=ts("2024-03-01T15:00:02"),
-             collector_ts=ts("2024-03-01T12:00:03"))],
+        [
+            Row(
+                dvce_created_ts=ts("2024-03-01T15:00:00"),
+                dvce_sent_ts=ts("2024-03-01T15:00:02"),
+                collector_ts=ts("2024-03-01T12:00:03"),
+            )
+        ],
         "dvce_created_ts timestamp, dvce_sent_ts timestamp, collector_ts timestamp",
     )
     row = correct_clock_skew(df).first()
@@ -102,8 +115,12 @@ def test_bot_flag_by_user_agent_and_by_more_than_120_events_a_minute(spark):
 def _typed_events(spark, rows: list[dict]):
     lines = spark.createDataFrame(
         [
-            Row(arrival_date=dt.date(2024, 3, 1), source_file="f.csv", line_number=i + 2,
-                raw_line=csv_line(r))
+            Row(
+                arrival_date=dt.date(2024, 3, 1),
+                source_file="f.csv",
+                line_number=i + 2,
+                raw_line=csv_line(r),
+            )
             for i, r in enumerate(rows)
         ],
         "arrival_date date, source_file string, line_number int, raw_line string",
@@ -115,9 +132,7 @@ def test_duplicates_keep_earliest_and_tell_exact_from_payload(spark):
     original = event("2024-03-01T10:00", event_id="e1", page_path="/a")
     retried = dict(original, page_path="/b")
     df = _typed_events(spark, [original, dict(original), retried]).where("reason is null")
-    out = sorted(
-        (r.line_number, r.duplicate, r.page_path) for r in deduplicate(df).collect()
-    )
+    out = sorted((r.line_number, r.duplicate, r.page_path) for r in deduplicate(df).collect())
     assert out == [(2, None, "/a"), (3, "exact", "/a"), (4, "payload", "/b")]
 
 
@@ -147,3 +162,10 @@ def test_lake_schema_keeps_every_landing_column():
     assert LAKE_EVENT_SCHEMA.fieldNames()[: len(LANDING_EVENT_COLUMNS)] == list(
         LANDING_EVENT_COLUMNS
     )
+
+
+def test_unparseable_timestamp_is_bad_type_not_missing_field(spark):
+    row = event("2024-03-01T10:00", dvce_created_ts="yesterday")
+    out = _typed_events(spark, [row]).first()
+    assert out.reason == "bad_type"
+    assert "dvce_created_ts 'yesterday'" in out.detail

@@ -13,7 +13,7 @@ from typing import Any
 from clickstream.config import Settings
 from spark_staging.schema import LANDING_EVENT_COLUMNS, PRODUCTS_SCHEMA, USERS_SCHEMA
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def ms(value: dt.datetime | str) -> int:
@@ -96,7 +96,8 @@ def write_products(settings: Settings, day: dt.date | str, product_ids: Iterable
     path = folder / "products.csv"
     header = ",".join(PRODUCTS_SCHEMA.fieldNames())
     body = [
-        f"{pid},Name {pid},Cat,Sub,Leaf,Brand,9.99,EUR,false,2024-01-01 00:00:00,2024-01-01 00:00:00"
+        f"{pid},Name {pid},Cat,Sub,Leaf,Brand,9.99,EUR,false,"
+        "2024-01-01 00:00:00,2024-01-01 00:00:00"
         for pid in product_ids
     ]
     path.write_text("\n".join([header, *body]) + "\n", encoding="utf-8")

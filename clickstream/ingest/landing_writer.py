@@ -24,64 +24,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from clickstream.contract import (
+    LANDING_EVENT_COLUMNS,
+    PRODUCT_EXTRACT_COLUMNS,
+    USER_EXTRACT_COLUMNS,
+)
+
 logger = logging.getLogger(__name__)
 
-EVENT_COLUMNS: tuple[str, ...] = (
-    "event_id",
-    "event_name",
-    "anonymous_id",
-    "user_id",
-    "dvce_created_ts",
-    "dvce_sent_ts",
-    "collector_ts",
-    "page_url",
-    "page_path",
-    "page_referrer",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "refr_medium",
-    "useragent",
-    "device_type",
-    "geo_country",
-    "ip",
-    "product_id",
-    "price",
-    "quantity",
-    "order_id",
-    "revenue",
-    "currency",
-    "search_query",
-    "source_session_id",
-)
-"""The 26 landing event columns, in contract order."""
-
-USER_COLUMNS: tuple[str, ...] = (
-    "user_id",
-    "email",
-    "first_name",
-    "last_name",
-    "city",
-    "country",
-    "loyalty_tier",
-    "marketing_opt_in",
-    "created_at",
-    "updated_at",
-)
-
-PRODUCT_COLUMNS: tuple[str, ...] = (
-    "product_id",
-    "product_name",
-    "category_l1",
-    "category_l2",
-    "category_l3",
-    "brand",
-    "price",
-    "currency",
-    "is_discontinued",
-    "created_at",
-    "updated_at",
-)
+EVENT_COLUMNS = LANDING_EVENT_COLUMNS
+USER_COLUMNS = USER_EXTRACT_COLUMNS
+PRODUCT_COLUMNS = PRODUCT_EXTRACT_COLUMNS
 
 _ROWS_PER_PART = 250_000
 """Start a new part file after this many rows (≈60 MB): staging reads each file as one value."""

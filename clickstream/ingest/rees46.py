@@ -66,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from clickstream import __version__
+from clickstream.contract import EVENT_NAMES as CONTRACT_EVENT_NAMES
 from clickstream.errors import EmptyInputError, InputFormatError
 from clickstream.ingest.catalog import ObservedCatalog, ProductAttrs, format_ts
 from clickstream.ingest.landing_writer import (
@@ -101,19 +102,7 @@ EVENT_NAMES: dict[str, str] = {
 }
 """REES46 event_type → landing event_name."""
 
-LANDING_EVENT_NAMES = frozenset(
-    {
-        "page_view",
-        "product_viewed",
-        "product_list_viewed",
-        "search",
-        "product_added",
-        "product_removed",
-        "checkout_started",
-        "order_completed",
-        "identify",
-    }
-)
+LANDING_EVENT_NAMES = frozenset(CONTRACT_EVENT_NAMES)
 
 BAD_KINDS: tuple[str, ...] = (
     "malformed",

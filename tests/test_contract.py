@@ -1,0 +1,31 @@
+"""The stages agree on one contract: the same columns, names and reasons everywhere."""
+
+from __future__ import annotations
+
+from clickstream import contract
+from generator import vocab
+from generator.rows import EVENT_COLUMNS as GENERATED_COLUMNS
+from spark_staging.ddl import EVENT_COLUMNS as RAW_EVENT_COLUMNS
+from spark_staging.ddl import PRODUCT_COLUMNS as RAW_PRODUCT_COLUMNS
+from spark_staging.ddl import USER_COLUMNS as RAW_USER_COLUMNS
+from spark_staging.ddl import column_names
+from spark_staging.schema import LAKE_EVENT_COLUMNS
+
+
+def test_generator_emits_exactly_the_event_names_staging_accepts() -> None:
+    assert set(vocab.EVENT_NAMES) == set(contract.EVENT_NAMES)
+    assert not set(vocab.UNKNOWN_EVENT_NAMES) & set(contract.EVENT_NAMES)
+
+
+def test_generator_writes_the_landing_columns_in_contract_order() -> None:
+    assert GENERATED_COLUMNS == contract.LANDING_EVENT_COLUMNS
+
+
+def test_raw_events_table_has_exactly_the_lake_columns() -> None:
+    # The loader COPYs with an explicit column list, so only the set has to agree.
+    assert sorted(column_names(RAW_EVENT_COLUMNS)) == sorted(LAKE_EVENT_COLUMNS)
+
+
+def test_raw_extract_tables_hold_the_landing_extract_columns_plus_extract_date() -> None:
+    assert column_names(RAW_USER_COLUMNS) == [*contract.USER_EXTRACT_COLUMNS, "extract_date"]
+    assert column_names(RAW_PRODUCT_COLUMNS) == [*contract.PRODUCT_EXTRACT_COLUMNS, "extract_date"]
