@@ -181,8 +181,7 @@ def _section_e2e(data: dict[str, Any]) -> list[str]:
             f"{STAGE_NOTES.get(stage, '')}"
         )
         lines.append("")
-        for row in rows:
-            lines += _failures_note(row.get("dbt_failures", []))
+        lines += _failures_note(sorted({f for r in rows for f in r.get("dbt_failures", [])}))
         if largest.get("dbt_slowest"):
             lines.append(
                 "Slowest dbt nodes in that run: "
@@ -234,10 +233,17 @@ def _section_load(data: dict[str, Any]) -> list[str]:
 
 def _section_staging(data: dict[str, Any]) -> list[str]:
     rows = data.get("sizes", [])
+    started = data.get("spark_session_start_seconds")
+    session = (
+        f"session already running; its start took {_n(started)} s"
+        if started is not None
+        else "times of the staging step in the end-to-end runs; JVM start excluded, "
+        "see `spark_start` in section 1"
+    )
     lines = [
-        f"Spark `{data.get('spark_master')}` (session already running; its start took "
-        f"{_n(data.get('spark_session_start_seconds'))} s) vs DuckDB with "
-        f"{data.get('duckdb_threads') or 'all'} threads, same landing files, same rules.",
+        f"Spark `{data.get('spark_master')}` ({session}) vs DuckDB with "
+        f"{data.get('duckdb_threads') or 'all'} threads, same landing files, same rules "
+        "(`spark_staging/duckdb_baseline.py`).",
         "",
     ]
     lines += _table(
@@ -270,8 +276,9 @@ def _section_staging(data: dict[str, Any]) -> list[str]:
             f"**Honest ratio.** On this machine DuckDB is {ratio:.1f}× faster than Spark at "
             f"{rows[-1]['landed_rows']:,} events. "
             + (
-                f"Extrapolating the two measured curves, single-machine Spark would catch up "
-                f"near {crossover:,.0f} events per batch."
+                f"Extrapolating the measured curves (power laws through {len(rows)} points; an "
+                f"order of magnitude, no more), single-machine Spark would catch up near "
+                f"{crossover:,.0f} events per batch."
                 if crossover
                 else "The measured curves do not cross: on one machine Spark does not catch up "
                 "at any size we can extrapolate to."

@@ -100,6 +100,7 @@ class BenchContext:
     plan: Plan
     stack: ExitStack = field(default_factory=ExitStack)
     _spark: SparkSession | None = None
+    _owns_spark: bool = False
     spark_start_seconds: float | None = None
     _days: dict[int, StagedDay] = field(default_factory=dict)
     _history: dict[str, Any] | None = None
@@ -108,8 +109,12 @@ class BenchContext:
     def spark(self) -> SparkSession:
         """The scenarios' shared local SparkSession, started (and timed) on first use."""
         if self._spark is None:
+            from pyspark.sql import SparkSession
+
             from spark_staging.session import build_spark
 
+            # A caller's session (e.g. the test suite's) is reused, and left running on close.
+            self._owns_spark = SparkSession.getActiveSession() is None
             self.spark_start_seconds, self._spark = timed(
                 lambda: build_spark(
                     self.settings.spark_master,
@@ -167,7 +172,7 @@ class BenchContext:
         return self._history
 
     def close(self) -> None:
-        if self._spark is not None:
+        if self._spark is not None and self._owns_spark:
             self._spark.stop()
         self.stack.close()
 

@@ -61,6 +61,8 @@ def start_embedded(settings: Settings) -> str:
     import pgserver
 
     settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
+    if not embedded_status(settings).running:
+        _forget_stopped_server(settings)
     try:
         server = pgserver.get_server(_pgdata(settings), cleanup_mode=None)
     except Exception as exc:
@@ -79,6 +81,20 @@ def start_embedded(settings: Settings) -> str:
     dsn = server.get_uri(WAREHOUSE_DATABASE)
     logger.info("Embedded PostgreSQL ready at %s", dsn)
     return dsn
+
+
+def _forget_stopped_server(settings: Settings) -> None:
+    """Drop pgserver's in-process handle of a server that has since stopped.
+
+    pgserver caches one handle per data folder and hands it back without checking that the
+    server still runs, so after ``stop_embedded`` (or ``clickstream warehouse stop`` from
+    another shell) a long-lived process would get the URI of a dead server instead of a
+    restarted one.
+    """
+    from pgserver.postgres_server import PostgresServer
+
+    for key in {_pgdata(settings), _pgdata(settings).expanduser().resolve()}:
+        PostgresServer._instances.pop(key, None)
 
 
 def embedded_status(settings: Settings) -> WarehouseStatus:

@@ -19,10 +19,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructField, StructType
 
 from clickstream.config import Settings
+from clickstream.errors import ConfigError, StageFailedError
 
 logger = logging.getLogger(__name__)
 
@@ -107,33 +110,85 @@ def replace_partitions(
     if sort_within:
         out = out.sortWithinPartitions(column, *sort_within)
     try:
-        (
-            out.write.mode("overwrite")
-            .option("compression", COMPRESSION)
-            .partitionBy(column)
-            .parquet(str(scratch))
-        )
+        try:
+            (
+                out.write.mode("overwrite")
+                .option("compression", COMPRESSION)
+                .partitionBy(column)
+                .parquet(str(scratch))
+            )
+        except (Py4JJavaError, PySparkException, OSError) as exc:
+            raise _write_failed(root, exc) from exc
         new = partition_dirs(scratch, column)
         unexpected = sorted(set(new) - set(days))
         if unexpected:
             raise RuntimeError(f"rows outside the rewritten partitions: {unexpected[:5]}")
-        _swap(root, column, days, new, scratch)
+        try:
+            _swap(root, column, days, new, scratch)
+        except OSError as exc:
+            raise _write_failed(root, exc) from exc
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+_OS_PROBLEMS = (
+    "No space left on device",
+    "Disk quota exceeded",
+    "Permission denied",
+    "Read-only file system",
+    "Not a directory",
+    "is not a directory",
+)
+
+
+def _write_failed(root: Path, exc: BaseException) -> StageFailedError:
+    """A one-line error for a lake write that failed (disk full, permissions, bad path).
+
+    Spark wraps the operating system's message deep in a Java stack trace; the known causes
+    are picked out of it so the user reads "No space left on device", not the trace.
+    """
+    text = str(exc)
+    cause = next((problem for problem in _OS_PROBLEMS if problem in text), None)
+    if cause is None:
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        cause = lines[0][:300] if lines else type(exc).__name__
+    return StageFailedError(
+        f"Writing the lake under {root} failed: {cause}. Nothing was replaced (the previous "
+        "partitions are intact); free disk space or fix the folder, then re-run "
+        "'clickstream stage'."
+    )
 
 
 def _swap(
     root: Path, column: str, days: list[dt.date], new: dict[dt.date, Path], scratch: Path
 ) -> None:
+    """Move the old partitions of ``days`` aside and the new ones in; undo on failure.
+
+    The old folders wait in ``scratch`` (deleted by the caller) until every new one is in
+    place, so a failed rename puts them back instead of leaving a half-replaced range.
+    """
     root.mkdir(parents=True, exist_ok=True)
     trash = scratch / "_old"
     trash.mkdir(parents=True, exist_ok=True)
     old = partition_dirs(root, column)
-    for day in days:
-        if day in old:
-            old[day].rename(trash / old[day].name)
-    for folder in new.values():
-        folder.rename(root / folder.name)
+    moved_out: list[tuple[Path, Path]] = []
+    moved_in: list[tuple[Path, Path]] = []
+    try:
+        for day in days:
+            if day in old:
+                moved_out.append((old[day], trash / old[day].name))
+                old[day].rename(trash / old[day].name)
+        for folder in new.values():
+            moved_in.append((folder, root / folder.name))
+            folder.rename(root / folder.name)
+    except OSError:
+        for source, target in reversed(moved_in):
+            if target.exists():
+                target.rename(source)
+        for source, target in reversed(moved_out):
+            if target.exists():
+                target.rename(source)
+        raise
 
 
 def write_stats(settings: Settings, day: dt.date, stats: dict[str, Any]) -> Path:
@@ -149,3 +204,21 @@ def write_stats(settings: Settings, day: dt.date, stats: dict[str, Any]) -> Path
 def date_range(first: dt.date, last: dt.date) -> list[dt.date]:
     """Every date from ``first`` to ``last`` inclusive."""
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def check_lake_dir(settings: Settings) -> None:
+    """Fail fast, before any Spark work, when the lake folder cannot be created or written.
+
+    A lake path under a regular file or on a read-only mount would otherwise surface as a
+    Java stack trace minutes into the job.
+    """
+    probe = settings.lake_dir / f".write_probe_{uuid.uuid4().hex[:8]}"
+    try:
+        settings.lake_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"The lake folder {settings.lake_dir} is not usable: {exc.strerror or exc}. "
+            "Point --lake-dir (CLICKSTREAM_LAKE_DIR) at a writable folder."
+        ) from None

@@ -82,9 +82,23 @@ def check_header(path: Path, expected: str) -> None:
         shown = first if len(first) <= 200 else first[:200] + "..."
         raise InputFormatError(
             f"{path} does not start with the expected header.\n  expected: {expected}\n"
-            f"  found:    {shown or '(empty file)'}\n"
+            f"  found:    {shown or '(empty file)'}\n{_header_difference(first, expected)}"
             "Landing files must follow docs/contracts.md section 1; regenerate or fix the file."
         )
+
+
+def _header_difference(found: str, expected: str) -> str:
+    """``  unknown column(s): ...`` / ``  missing column(s): ...`` lines, when it is a header."""
+    found_columns, expected_columns = found.split(","), expected.split(",")
+    if len(found_columns) < 2:  # not comma separated at all: the columns say nothing
+        return ""
+    unknown = [c for c in found_columns if c not in expected_columns]
+    missing = [c for c in expected_columns if c not in found_columns]
+    lines = [f"  unknown column(s): {', '.join(unknown)[:200]}\n"] if unknown else []
+    lines += [f"  missing column(s): {', '.join(missing)}\n"] if missing else []
+    if not lines:
+        lines = ["  the columns are in the wrong order\n"]
+    return "".join(lines)
 
 
 def extract_files(settings: Settings, kind: str, up_to: dt.date) -> dict[dt.date, Path]:
@@ -119,12 +133,13 @@ def read_event_lines(spark: SparkSession, files: Iterable[Path]) -> DataFrame:
     lines = whole.select(
         F.regexp_extract("_path", _SOURCE_FILE, 1).alias("source_file"),
         F.to_date(F.regexp_extract("_path", _ARRIVAL, 1)).alias("arrival_date"),
-        F.size(F.split("value", "\n", -1)).alias("_n_lines"),
-        F.posexplode(F.split("value", "\n", -1)).alias("_pos", "_line"),
+        # Drop the final newline before splitting rather than comparing each line with the
+        # line count: size(split(...)) per exploded row re-splits the whole file every time.
+        F.posexplode(F.split(F.regexp_replace("value", "\n\\z", ""), "\n", -1)).alias(
+            "_pos", "_line"
+        ),
     )
-    return lines.where(
-        (F.col("_pos") > 0) & ~((F.col("_pos") == F.col("_n_lines") - 1) & (F.col("_line") == ""))
-    ).select(
+    return lines.where(F.col("_pos") > 0).select(
         "arrival_date",
         "source_file",
         (F.col("_pos") + 1).cast("int").alias("line_number"),

@@ -64,6 +64,7 @@ from psycopg2.extras import Json
 from clickstream.config import Settings, parse_date
 from clickstream.db import connect, redact_dsn
 from clickstream.errors import ConfigError, EmptyInputError, StageFailedError
+from clickstream.roles import ensure_roles
 from spark_staging import ddl
 
 logger = logging.getLogger(__name__)
@@ -342,10 +343,12 @@ def _lock_days(cur: pg.cursor, days: Sequence[dt.date]) -> None:
 
 
 def ensure_schema(conn: pg.connection) -> None:
-    """Create ``raw`` if missing, serialised so concurrent first loads don't collide."""
+    """Create ``raw`` if missing, serialised so concurrent first loads don't collide, and give
+    the least-privilege roles their rights on it (``clickstream.roles``)."""
     with conn, conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, SCHEMA_LOCK_KEY))
         ddl.ensure_raw_schema(cur)
+        ensure_roles(cur, ddl.RAW_SCHEMA)
 
 
 class _DayLoader:

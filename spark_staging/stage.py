@@ -40,6 +40,7 @@ from spark_staging.bots import flag_bots
 from spark_staging.dedupe import ORDER_COLUMNS, deduplicate
 from spark_staging.extracts import known_products, stage_extracts
 from spark_staging.lake import (
+    check_lake_dir,
     date_range,
     events_dir,
     quarantine_dir,
@@ -56,7 +57,7 @@ from spark_staging.schema import (
     QUARANTINE_REASONS,
 )
 from spark_staging.sessionize import sessionize
-from spark_staging.validate import parse_fields, validate
+from spark_staging.validate import parse_fields, storable_text, validate
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ def stage_days(
     runs = consecutive_runs(days)
     for run in runs:  # fail fast on a missing day before spending minutes on earlier ones
         event_files_for_days(settings, run)
+    check_lake_dir(settings)
     results: list[StageStats] = []
     for run in runs:
         results.extend(_stage_run(spark, settings, run))
@@ -230,7 +232,7 @@ def _stage_run(spark: SparkSession, settings: Settings, days: list[dt.date]) -> 
             F.col("outcome").alias("reason"),
             "detail",
             F.when(F.col("outcome") != "malformed", F.col("event_id")).alias("event_id"),
-            "raw_line",
+            storable_text("raw_line").alias("raw_line"),
         )
         replace_partitions(
             quarantine.select(*QUARANTINE_COLUMNS),

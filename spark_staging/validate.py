@@ -6,9 +6,13 @@ Rules run in the contract's order and the first failing one wins (docs/contracts
 the same code runs on ``local[N]`` and on a standalone cluster.
 
 A line is ``malformed`` when its double quotes are unbalanced (RFC 4180 lines always have an
-even number) or when it does not have exactly 26 fields once quoted sections (which may hold
-commas and doubled quotes) are set aside. Negative timestamps count as absurd (``bad_type``);
-a row whose derived time is negative (a device interval of decades) is ``too_late``.
+even number), when it does not have exactly 26 fields once quoted sections (which may hold
+commas and doubled quotes) are set aside, when it holds a NUL byte (PostgreSQL text cannot store
+one) or when it is not valid UTF-8 (Spark decodes such bytes to U+FFFD, so a latin-1 file's
+accented letters are caught here instead of being accepted garbled). An id longer than 256
+characters is ``bad_type`` (absurd, and too long for a b-tree index downstream). Negative
+timestamps count as absurd (``bad_type``); a row whose derived time is negative (a device
+interval of decades) is ``too_late``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,22 @@ FUTURE_TOLERANCE_MS = 5 * 60 * 1000
 
 MAX_PRICE = 100_000
 MAX_QUANTITY = 1_000
+MAX_ID_LENGTH = 256
+"""Longer id values are absurd (``bad_type``): they would not fit a PostgreSQL b-tree index."""
+
+ID_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "anonymous_id",
+    "user_id",
+    "product_id",
+    "order_id",
+    "source_session_id",
+)
+"""Landing columns that are keys downstream (primary keys, joins, unique indexes)."""
+
+NUL = "\x00"
+REPLACEMENT_CHARACTER = "\ufffd"
+"""What Spark's UTF-8 decoding puts in place of bytes that are not UTF-8 (e.g. a latin-1 file)."""
 
 _CSV_OPTIONS = {"escape": '"', "quote": '"', "mode": "PERMISSIVE"}
 _QUOTED_SECTION = r'"([^"]|"")*"'
@@ -125,6 +145,15 @@ def type_fields(df: DataFrame) -> DataFrame:
                 F.concat(_quoted(name), F.lit(" is not an integer")),
             ).when(epoch < 0, F.concat(_quoted(name), F.lit(" is negative")))
         )
+    for name in ID_COLUMNS:
+        problems.append(
+            F.when(
+                F.length(name) > MAX_ID_LENGTH,
+                F.format_string(
+                    f"{name} is %d characters long (max {MAX_ID_LENGTH})", F.length(name)
+                ),
+            )
+        )
     for name, (_, maximum, kind) in checks.items():
         value = F.col(name)
         problem = F.when(
@@ -157,11 +186,19 @@ def _rules(lateness_days: int, check_products: bool) -> list[tuple[str, Column, 
     raw = {name: f"_raw_{name}" if name in TIMESTAMP_COLUMNS else name for name in REQUIRED_COLUMNS}
     missing = {name: F.col(column).isNull() for name, column in raw.items()}
     any_after_2100 = (created > MAX_EPOCH_MS) | (sent > MAX_EPOCH_MS) | (collector > MAX_EPOCH_MS)
+    has_nul = F.col("raw_line").contains(NUL)
+    not_utf8 = F.col("raw_line").contains(REPLACEMENT_CHARACTER)
     rules = [
         (
             "malformed",
-            ~F.col("_quotes_ok") | (F.col("_field_count") != n_fields) | (F.col("raw_line") == ""),
+            ~F.col("_quotes_ok")
+            | (F.col("_field_count") != n_fields)
+            | (F.col("raw_line") == "")
+            | has_nul
+            | not_utf8,
             F.when(F.col("raw_line") == "", F.lit("empty line"))
+            .when(has_nul, F.lit("contains a NUL byte"))
+            .when(not_utf8, F.lit("not valid UTF-8 (is the file in another encoding?)"))
             .when(~F.col("_quotes_ok"), F.lit("unbalanced double quotes"))
             .otherwise(
                 F.format_string(f"expected {n_fields} fields, found %d", F.col("_field_count"))
@@ -248,3 +285,9 @@ def validate(
         reason = F.when(F.col("_rule") == number, F.lit(name)).otherwise(reason)
         detail = F.when(F.col("_rule") == number, text).otherwise(detail)
     return correct_clock_skew(df.select("*", reason.alias("reason"), detail.alias("detail")))
+
+
+def storable_text(name: str) -> Column:
+    """``name`` with NUL bytes shown as U+2400 (␀): PostgreSQL text cannot hold NUL, and the
+    quarantine keeps the raw line for people to read, not byte for byte."""
+    return F.regexp_replace(F.col(name), NUL, "\u2400")
