@@ -18,7 +18,6 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from clickstream.config import Settings, parse_date
@@ -136,17 +135,6 @@ FromOpt = Annotated[str | None, typer.Option("--from", help="First arrival day o
 ToOpt = Annotated[str | None, typer.Option("--to", help="Last arrival day of a range.")]
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold blue]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
-
-
 @app.command()
 @friendly_errors
 def generate(
@@ -249,10 +237,10 @@ def stage(
     from spark_staging.stage import stage_days
 
     spark = build_spark(settings.spark_master, shuffle_partitions=settings.spark_shuffle_partitions)
-    with _progress() as progress:
-        progress.add_task(f"stage {days[0]}..{days[-1]}", total=None)
-        for stats in stage_days(spark, settings, days):
-            logger.info("staged %s", stats)
+    with console.status(f"staging {days[0]}..{days[-1]} on {settings.spark_master}"):
+        stats_by_day = stage_days(spark, settings, days)
+    for stats in stats_by_day:
+        logger.info("staged %s", stats)
 
 
 @app.command()
@@ -269,12 +257,11 @@ def load(
     from spark_staging.load import load_days
 
     dsn = resolve_dsn(settings)
-    with _progress() as progress:
-        task = progress.add_task("load", total=len(days))
-        for day in days:
-            (result,) = load_days(dsn, settings, [day])
-            logger.info("loaded %s", result)
-            progress.advance(task)
+    # One call: load_days checks every requested day is staged before touching the database.
+    with console.status(f"loading {days[0]}..{days[-1]}"):
+        results = load_days(dsn, settings, days)
+    for result in results:
+        logger.info("loaded %s", result)
 
 
 @app.command()

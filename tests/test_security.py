@@ -29,7 +29,7 @@ from tests.lake_factory import make_event, stage_day
 PLACEHOLDERS = {"change-me", "pw", "password", "SECRET", "...", "***", ""}
 """Documented placeholders (.env.example, README, docs) that are not credentials."""
 
-TEST_FAKES = {"secret", "s%3Acret", "topsecret", "s3cret"}
+TEST_FAKES = {"secret", "s%3Acret", "topsecret", "s3cret", "Hunter2!"}
 """Made-up passwords tests use to check that DSNs are redacted (only allowed under tests/)."""
 
 _ASSIGNMENT = re.compile(

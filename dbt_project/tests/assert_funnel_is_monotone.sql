@@ -1,6 +1,8 @@
 -- Each day, no funnel step has more human sessions than the step before it:
 -- sessions >= product view >= add to cart >= converted. (checkout_started is left out: sources
--- such as REES46 have no checkout event.) Returns the days where the funnel widens.
+-- such as REES46 have no checkout event.) Only tracked sessions are checked: imported exports
+-- (rows with a source_session_id) record purchases without a cart step in the same session.
+-- Returns the days where the funnel widens.
 
 with
 
@@ -16,7 +18,7 @@ daily_funnel as (
         count(*) filter (where has_add_to_cart) as add_to_cart_count,
         count(*) filter (where is_converted) as converted_count
     from sessions
-    where not is_bot
+    where not is_bot and source_session_id is null
     group by session_date
 )
 
