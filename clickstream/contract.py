@@ -91,3 +91,9 @@ QUARANTINE_REASONS: tuple[str, ...] = (
     "orphan_product",
 )
 """Quarantine reasons in rule order: the first failing rule wins."""
+
+BOT_USER_AGENT_PATTERN = (
+    r"(?i)(bot\b|bot/|crawler|crawling|spider|headless|slurp|phantomjs|python-requests|curl/|wget/)"
+)
+"""User agents staging flags as bots (valid as a Java and a Python regex). The generator draws
+human user agents only from those that do not match, so no shopper is mistaken for a bot."""

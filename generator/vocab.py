@@ -17,6 +17,8 @@ from mimesis import Address as MimesisAddress
 from mimesis import Finance, Internet, Person, Text
 from mimesis.locales import Locale
 
+from clickstream.contract import BOT_USER_AGENT_PATTERN
+
 COUNTRIES: tuple[tuple[str, Locale, float], ...] = (
     ("DE", Locale.DE, 0.30),
     ("FR", Locale.FR, 0.18),
@@ -163,6 +165,8 @@ BOT_USER_AGENTS: tuple[str, ...] = (
 """User agents any bot filter should recognise (bot/crawl/spider/headless/http clients)."""
 
 _BOT_PATTERN = re.compile(r"bot|crawl|spider|slurp|headless|python|curl|scrapy", re.IGNORECASE)
+_STAGING_BOT_PATTERN = re.compile(BOT_USER_AGENT_PATTERN)
+"""Human agents must not look like bots to staging either (e.g. PhantomJS)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -216,7 +220,10 @@ def build_vocabulary(seed: int) -> Vocabulary:
     internet = Internet(seed=seed)
     agents: dict[str, list[str]] = {kind: [] for kind in DEVICE_TYPES}
     for agent in _unique([internet.user_agent() for _ in range(2500)]):
-        if not _BOT_PATTERN.search(agent) and '"' not in agent:
+        if (
+            not (_BOT_PATTERN.search(agent) or _STAGING_BOT_PATTERN.search(agent))
+            and '"' not in agent
+        ):
             agents[classify_user_agent(agent)].append(agent)
     agents["tablet"] += [
         "Mozilla/5.0 (iPad; CPU OS 17_2 like Mac OS X) AppleWebKit/605.1.15 "

@@ -18,9 +18,9 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
-BOT_USER_AGENT = (
-    r"(?i)(bot\b|bot/|crawler|crawling|spider|headless|slurp|phantomjs|python-requests|curl/|wget/)"
-)
+from clickstream.contract import BOT_USER_AGENT_PATTERN
+
+BOT_USER_AGENT = BOT_USER_AGENT_PATTERN
 MAX_EVENTS_PER_MINUTE = 120
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from clickstream import contract
 from generator import vocab
 from generator.rows import EVENT_COLUMNS as GENERATED_COLUMNS
@@ -29,3 +31,10 @@ def test_raw_events_table_has_exactly_the_lake_columns() -> None:
 def test_raw_extract_tables_hold_the_landing_extract_columns_plus_extract_date() -> None:
     assert column_names(RAW_USER_COLUMNS) == [*contract.USER_EXTRACT_COLUMNS, "extract_date"]
     assert column_names(RAW_PRODUCT_COLUMNS) == [*contract.PRODUCT_EXTRACT_COLUMNS, "extract_date"]
+
+
+def test_generated_shoppers_never_carry_a_user_agent_staging_calls_a_bot() -> None:
+    bot = re.compile(contract.BOT_USER_AGENT_PATTERN)
+    agents = [a for pool in vocab.build_vocabulary(42).user_agents.values() for a in pool]
+    assert agents
+    assert not [agent for agent in agents if bot.search(agent)]
