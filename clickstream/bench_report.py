@@ -392,7 +392,7 @@ def _section_dbt(data: dict[str, Any]) -> list[str]:
     ]
     lines = [
         f"{_n(data.get('events_per_day'))} events/day. Incremental = `dbt build` with the "
-        "[D-L, D+1) window after loading day D; full refresh = the same with `--full-refresh`.",
+        "[D-L, D+2) window after loading day D; full refresh = the same with `--full-refresh`.",
         "",
     ]
     return (

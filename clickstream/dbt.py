@@ -178,12 +178,16 @@ def run_dbt(
 
 
 def build_day_args(day: dt.date, lateness_days: int, full_refresh: bool = False) -> list[str]:
-    """The ``dbt build`` arguments for arrival day D: the incremental window is [D-L, D+1)."""
+    """The ``dbt build`` arguments for arrival day D: the incremental window is [D-L, D+2).
+
+    It ends after D+1 because staging D (and so loading D) also rewrites partition D+1: an
+    event received just before midnight can be dated just after it.
+    """
     if lateness_days < 0:
         raise ConfigError(f"lateness_days must be >= 0, got {lateness_days}.")
     window = {
         "window_start": (day - dt.timedelta(days=lateness_days)).isoformat(),
-        "window_end": (day + dt.timedelta(days=1)).isoformat(),
+        "window_end": (day + dt.timedelta(days=2)).isoformat(),
         "lateness_days": lateness_days,
     }
     args = ["build", "--vars", json.dumps(window)]

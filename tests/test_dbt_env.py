@@ -58,12 +58,13 @@ def test_environment_is_restored_after_the_call() -> None:
         os.environ.pop("CLICKSTREAM_PG_HOST", None)
 
 
-def test_daily_build_reprocesses_the_lateness_window_up_to_the_next_day() -> None:
+def test_daily_build_reprocesses_every_partition_the_load_replaced() -> None:
+    # Loading D replaces partitions [D-L, D+1], so the window is [D-L, D+2).
     args = build_day_args(dt.date(2024, 3, 10), lateness_days=3)
     assert args[0] == "build"
     assert json.loads(args[args.index("--vars") + 1]) == {
         "window_start": "2024-03-07",
-        "window_end": "2024-03-11",
+        "window_end": "2024-03-12",
         "lateness_days": 3,
     }
     assert "--full-refresh" not in args

@@ -1,5 +1,5 @@
 -- fct_events: one row per event (grain: event_id), joined point in time to dim_users and
--- dim_products. Incremental: see the model docs for why delete+insert over [D-L, D+1).
+-- dim_products. Incremental: see the model docs for why delete+insert over [D-L, D+2).
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',

@@ -1,5 +1,5 @@
 -- fct_sessions: one row per session (grain: session_id). Incremental delete+insert of whole
--- sessions: every session touched by an event in [D-L, D+1), plus every session whose
+-- sessions: every session touched by an event in [D-L, D+2), plus every session whose
 -- stitched user or first-session flag a login in the window can change.
 -- depends_on: {{ ref('int_identity__stitched') }}
 {{ config(
