@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -22,6 +23,9 @@ from rich.table import Table
 
 from clickstream.config import Settings, parse_date
 from clickstream.errors import ClickstreamError, ConfigError
+
+# pgserver asks platformdirs for a runtime folder; its fallback warning is noise for users.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 app = typer.Typer(
     name="clickstream",
@@ -98,7 +102,7 @@ def main(
         handlers=[RichHandler(console=console, show_path=debug, rich_tracebacks=debug)],
         force=True,
     )
-    for noisy in ("py4j", "pyspark", "urllib3", "matplotlib", "PIL"):
+    for noisy in ("py4j", "pyspark", "urllib3", "matplotlib", "PIL", "pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         ctx.obj = Settings.from_env(
