@@ -28,12 +28,7 @@ final as (
         marketing_opt_in,
 
         -- validity
-        case
-            when version_number = 1 then cast('1900-01-01' as timestamp)
-            else dbt_valid_from
-        end as valid_from,
-        dbt_valid_to as valid_to,
-        dbt_valid_to = cast('9999-12-31' as timestamp) as is_current
+        {{ scd2_validity() }}
     from versions
 )
 
