@@ -111,16 +111,12 @@ class BenchContext:
         if self._spark is None:
             from pyspark.sql import SparkSession
 
-            from spark_staging.session import build_spark
+            from spark_staging.session import spark_for
 
             # A caller's session (e.g. the test suite's) is reused, and left running on close.
             self._owns_spark = SparkSession.getActiveSession() is None
             self.spark_start_seconds, self._spark = timed(
-                lambda: build_spark(
-                    self.settings.spark_master,
-                    "clickstream-bench",
-                    self.settings.spark_shuffle_partitions,
-                )
+                lambda: spark_for(self.settings, "clickstream-bench")
             )
         assert self._spark is not None
         return self._spark

@@ -80,12 +80,10 @@ def process_days(
     """Stage, load and transform arrival days that are already landed, in date order."""
     from clickstream.dbt import build_day
     from spark_staging.load import load_days
-    from spark_staging.session import build_spark
+    from spark_staging.session import spark_for
     from spark_staging.stage import stage_days
 
-    spark = spark or build_spark(
-        settings.spark_master, shuffle_partitions=settings.spark_shuffle_partitions
-    )
+    spark = spark or spark_for(settings)
     results = results if results is not None else {}
     for day in sorted(days):
         result = results.setdefault(day, DayResult(day))

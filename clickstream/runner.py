@@ -44,7 +44,7 @@ def run_all(
     With ``source='rees46'`` the export files decide the days; ``days``/``start_date`` are ignored.
     """
     from clickstream.warehouse import check_connection, resolve_dsn
-    from spark_staging.session import build_spark
+    from spark_staging.session import spark_for
 
     dsn = resolve_dsn(settings)
     check_connection(dsn)
@@ -78,9 +78,7 @@ def run_all(
             )
         steps_per_day = 4 if land_day else 3
         task = progress.add_task("starting Spark", total=len(day_list) * steps_per_day + 2)
-        spark = build_spark(
-            settings.spark_master, shuffle_partitions=settings.spark_shuffle_partitions
-        )
+        spark = spark_for(settings)
 
         def on_stage(step: str, day: dt.date) -> None:
             progress.update(task, description=f"{day} {step}", advance=1)

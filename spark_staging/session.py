@@ -8,6 +8,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
+from clickstream.config import Settings
 from clickstream.errors import JavaMissingError
 
 
@@ -59,3 +60,8 @@ def build_spark(
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def spark_for(settings: Settings, app_name: str = "clickstream-staging") -> SparkSession:
+    """The SparkSession a run's settings ask for (master URL and shuffle partitions)."""
+    return build_spark(settings.spark_master, app_name, settings.spark_shuffle_partitions)
