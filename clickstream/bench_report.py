@@ -395,6 +395,18 @@ def _section_dbt(data: dict[str, Any]) -> list[str]:
         "[D-L, D+2) window after loading day D; full refresh = the same with `--full-refresh`.",
         "",
     ]
+    overhead = [
+        f"- {p['days']} days: {p['incremental_nodes']} nodes; slowest "
+        + ", ".join(f"`{n['name']}` {n['seconds']:.1f} s" for n in p["incremental_slowest"])
+        for p in data.get("points", [])
+        if p.get("incremental_slowest")
+    ]
+    if overhead:
+        overhead = [
+            "",
+            "Where an incremental build's time goes (dbt's per-node timings):",
+            *overhead,
+        ]
     return (
         lines
         + _table(
@@ -407,6 +419,7 @@ def _section_dbt(data: dict[str, Any]) -> list[str]:
             ],
             rows,
         )
+        + overhead
         + _failures_note(data.get("dbt_failures", []))
     )
 

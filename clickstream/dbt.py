@@ -33,6 +33,9 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 _FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 _RUN_LOCK = threading.Lock()
 
+WINDOW_VARS = ("window_start", "window_end", "lateness_days")
+"""The settings of the incremental window, passed to dbt as ``CLICKSTREAM_DBT_<NAME>``."""
+
 
 @dataclass(frozen=True)
 class NodeResult:
@@ -112,6 +115,33 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
+def window_environment(args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Move the window settings out of ``--vars`` into ``CLICKSTREAM_DBT_*`` variables.
+
+    ``--vars`` are part of dbt's partial-parse checksum: a window that changes every day made
+    every daily build re-parse the whole project (3.8 s instead of 0.6 s). The project's window
+    macros read these variables only while executing, so parsing never depends on them. Every
+    window variable is set (empty when absent) so one call's window never leaks into the next.
+    """
+    env = {f"CLICKSTREAM_DBT_{name.upper()}": "" for name in WINDOW_VARS}
+    if "--vars" not in args:
+        return list(args), env
+    at = args.index("--vars")
+    if at + 1 >= len(args):
+        raise ConfigError("dbt --vars needs a value.")
+    try:
+        values = json.loads(args[at + 1])
+    except json.JSONDecodeError:
+        return list(args), env  # YAML vars from a hand-written call: dbt parses those itself
+    if not isinstance(values, dict):
+        raise ConfigError(f"dbt --vars must be a mapping, got {args[at + 1]!r}.")
+    for name in WINDOW_VARS:
+        if values.get(name) is not None:
+            env[f"CLICKSTREAM_DBT_{name.upper()}"] = str(values.pop(name))
+    rest = [*args[:at], *(["--vars", json.dumps(values)] if values else []), *args[at + 2 :]]
+    return rest, env
+
+
 def _node_results(raw_result: Any) -> tuple[NodeResult, ...]:
     """Per-node outcomes from a dbtRunnerResult.result (absent for parse/docs/ls)."""
     results = getattr(raw_result, "results", None) or []
@@ -162,11 +192,12 @@ def run_dbt(
     """
     from dbt.cli.main import dbtRunner
 
-    full_args = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
+    dbt_args, window_env = window_environment(args)
+    full_args = [*dbt_args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
     if target_path is not None:
         full_args += ["--target-path", str(target_path), "--log-path", str(target_path)]
     started = time.perf_counter()
-    with _RUN_LOCK, _environment(dbt_env(dsn)):
+    with _RUN_LOCK, _environment({**dbt_env(dsn), **window_env}):
         outcome = dbtRunner().invoke(full_args)
     nodes = _node_results(outcome.result)
     seconds = round(time.perf_counter() - started, 3)
@@ -190,7 +221,9 @@ def build_day_args(day: dt.date, lateness_days: int, full_refresh: bool = False)
         "window_end": (day + dt.timedelta(days=2)).isoformat(),
         "lateness_days": lateness_days,
     }
-    args = ["build", "--vars", json.dumps(window)]
+    # unit tests check SQL logic on fixed fixtures, not the day's data: CI runs them, a daily
+    # build would only pay for them (dbt's own advice for production runs)
+    args = ["build", "--vars", json.dumps(window), "--exclude-resource-type", "unit_test"]
     if full_refresh:
         args.append("--full-refresh")
     return args

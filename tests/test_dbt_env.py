@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from clickstream.dbt import _environment, build_day_args, dbt_env
+from clickstream.dbt import _environment, build_day_args, dbt_env, window_environment
 from clickstream.errors import ConfigError
 
 
@@ -69,6 +69,33 @@ def test_daily_build_reprocesses_every_partition_the_load_replaced() -> None:
     }
     assert "--full-refresh" not in args
     assert "--full-refresh" in build_day_args(dt.date(2024, 3, 10), 3, full_refresh=True)
+
+
+def test_daily_build_leaves_unit_tests_to_ci() -> None:
+    args = build_day_args(dt.date(2024, 3, 10), lateness_days=3)
+    assert args[args.index("--exclude-resource-type") + 1] == "unit_test"
+
+
+def test_window_travels_in_the_environment_so_dbt_keeps_its_partial_parse() -> None:
+    """--vars that change daily would invalidate dbt's parse cache; other vars stay vars."""
+    args = ["build", "--vars", json.dumps({"window_start": "2024-03-07", "x": 1}), "-s", "m"]
+    rest, env = window_environment(args)
+    assert rest == ["build", "--vars", json.dumps({"x": 1}), "-s", "m"]
+    assert env["CLICKSTREAM_DBT_WINDOW_START"] == "2024-03-07"
+    # unset settings are cleared, so a previous call's window cannot leak into this one
+    assert env["CLICKSTREAM_DBT_WINDOW_END"] == ""
+    assert env["CLICKSTREAM_DBT_LATENESS_DAYS"] == ""
+
+
+def test_a_daily_build_passes_dbt_the_same_arguments_every_day() -> None:
+    monday, tuesday = (
+        window_environment(build_day_args(dt.date(2024, 3, d), lateness_days=3)) for d in (10, 11)
+    )
+    assert monday[0] == tuesday[0]
+    assert "--vars" not in monday[0]
+    assert monday[1]["CLICKSTREAM_DBT_WINDOW_START"] == "2024-03-07"
+    assert tuesday[1]["CLICKSTREAM_DBT_WINDOW_START"] == "2024-03-08"
+    assert monday[1]["CLICKSTREAM_DBT_LATENESS_DAYS"] == "3"
 
 
 def test_negative_lateness_is_rejected() -> None:

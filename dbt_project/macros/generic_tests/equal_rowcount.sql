@@ -1,5 +1,7 @@
 {% test equal_rowcount(model, compare_model, where_model='true', where_compare='true') %}
-    {#- Fails when the two relations (optionally filtered) have different row counts. -#}
+    {#- Fails when the two relations (optionally filtered) have different row counts. The test's
+        `where` config, which dbt applies to `model`, filters compare_model too, so both sides
+        count the same slice. -#}
     with
 
     left_count as (
@@ -7,7 +9,7 @@
     ),
 
     right_count as (
-        select count(*) as n_rows from {{ compare_model }} where {{ where_compare }}
+        select count(*) as n_rows from {{ get_where_subquery(compare_model) }} where {{ where_compare }}
     )
 
     select

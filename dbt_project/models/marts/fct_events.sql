@@ -1,24 +1,26 @@
 -- fct_events: one row per event (grain: event_id), joined point in time to dim_users and
--- dim_products. Incremental: see the model docs for why delete+insert over [D-L, D+2).
+-- dim_products. Incremental: the events of [D-L, D+2) plus the older events of re-stitched
+-- devices replace their old rows (replace_window strategy); see the model docs for why.
+-- depends_on: {{ ref('int_identity__stitched') }}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
+    incremental_strategy='replace_window',
     unique_key='event_id',
+    window_column='event_date',
     on_schema_change='append_new_columns',
     event_time='event_ts',
     indexes=[
-        {'columns': ['event_id'], 'unique': true},
         {'columns': ['event_ts'], 'type': 'brin'},
+        {'columns': ['event_date']},
         {'columns': ['session_id']},
-    ],
-    post_hook=[
-        "{{ delete_vanished_rows('event_id', 'target.event_date >= ' ~ window_start() ~ ' and target.event_date < ' ~ window_end(), 'upstream.event_date >= ' ~ window_start()) }}",
+        {'columns': ['anonymous_id']},
     ],
 ) }}
 
 with
 
-events as (
+events as not materialized (
+    -- not materialized: an incremental run reads it twice, each time for few rows or columns
     select * from {{ ref('int_events__stitched') }}
 ),
 
@@ -32,27 +34,89 @@ products as (
 
 {% if is_incremental() %}
 
+identities as (
+    select * from {{ ref('int_identity__stitched') }}
+),
+
+restitched_devices as (
+    -- devices the window moved to another user: their events outside it change user too
+    select anonymous_id
+    from identities
+    where is_restitched
+),
+
 window_events as (
-    select *
+    select
+        event_id,
+        event_name,
+        session_id,
+        session_event_seq,
+        anonymous_id,
+        user_id,
+        product_id,
+        channel_key,
+        device_key,
+        order_id,
+        source_session_id,
+        event_ts,
+        event_date,
+        arrival_date,
+        page_path,
+        page_url,
+        page_referrer,
+        search_query,
+        price,
+        quantity,
+        revenue,
+        currency,
+        is_bot
     from events
     where event_date >= {{ window_start() }} and event_date < {{ window_end() }}
 ),
 
-restitched_devices as (
-    -- a login in the window re-stitches the device's earlier anonymous events too
-    select distinct anonymous_id
-    from window_events
-    where logged_user_id is not null
+restitched_events as (
+    -- outside the window only the user of a re-stitched device's events changes: the row is
+    -- kept from the table and only the new user read from the events (re-deriving whole rows
+    -- would parse every user agent of the device's history)
+    select
+        existing.event_id,
+        existing.event_name,
+        existing.session_id,
+        existing.session_event_seq,
+        existing.anonymous_id,
+        stitched.user_id,
+        existing.product_id,
+        existing.channel_key,
+        existing.device_key,
+        existing.order_id,
+        existing.source_session_id,
+        existing.event_ts,
+        existing.event_date,
+        existing.arrival_date,
+        existing.page_path,
+        existing.page_url,
+        existing.page_referrer,
+        existing.search_query,
+        existing.price,
+        existing.quantity,
+        existing.revenue,
+        existing.currency,
+        existing.is_bot
+    from {{ this }} as existing
+    inner join events as stitched
+        on
+            existing.event_date = stitched.event_date
+            and existing.event_id = stitched.event_id
+    where
+        -- a list, not a join: the anonymous_id index finds the devices' few rows
+        existing.anonymous_id = any(array(select anonymous_id from restitched_devices))
+        and not (existing.event_date >= {{ window_start() }} and existing.event_date < {{ window_end() }})
 ),
 
 scoped_events as (
     select * from window_events
     union all
-    select events.*
-    from events
-    inner join restitched_devices
-        on events.anonymous_id = restitched_devices.anonymous_id
-    where not (events.event_date >= {{ window_start() }} and events.event_date < {{ window_end() }})
+    select * from restitched_events
 ),
 
 {% else %}

@@ -2,7 +2,6 @@
 -- A table: orders are ~1% of events, so a full rebuild costs less than tracking re-stitching.
 {{ config(
     indexes=[
-        {'columns': ['order_id'], 'unique': true},
         {'columns': ['ordered_at'], 'type': 'brin'},
     ],
 ) }}

@@ -1,27 +1,36 @@
--- fct_sessions: one row per session (grain: session_id). Incremental delete+insert of whole
--- sessions: every session touched by an event in [D-L, D+2), plus every session whose
--- stitched user or first-session flag a login in the window can change.
+-- fct_sessions: one row per session (grain: session_id), aggregated from fct_events.
+-- Incremental: whole sessions are rebuilt - every session with an event in [D-L, D+2) and every
+-- session of a device the window re-stitched - plus the older sessions of the same users whose
+-- is_first_session flag that changes (replace_window strategy). See the model docs.
 -- depends_on: {{ ref('int_identity__stitched') }}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
+    incremental_strategy='replace_window',
     unique_key='session_id',
+    window_column='session_end_ts',
+    window_date_column='session_date',
     on_schema_change='append_new_columns',
     event_time='session_start_ts',
     indexes=[
-        {'columns': ['session_id'], 'unique': true},
         {'columns': ['session_start_ts'], 'type': 'brin'},
         {'columns': ['anonymous_id']},
-    ],
-    post_hook=[
-        "{{ delete_vanished_rows('session_id', 'target.session_end_ts >= cast(' ~ window_start('session_date') ~ ' as timestamp)') }}",
     ],
 ) }}
 
 with
 
-events as (
-    select * from {{ ref('int_events__stitched') }}
+events as not materialized (
+    -- not materialized (as existing_sessions): read several times, each time through an index
+    -- or for a few columns, never worth a copy of the whole table
+    select * from {{ ref('fct_events') }}
+),
+
+channels as (
+    select * from {{ ref('dim_channel') }}
+),
+
+devices as (
+    select * from {{ ref('dim_device') }}
 ),
 
 users as (
@@ -34,62 +43,38 @@ identities as (
     select * from {{ ref('int_identity__stitched') }}
 ),
 
-existing_sessions as (
+existing_sessions as not materialized (
     select * from {{ this }}
 ),
 
-window_events as (
-    select *
+window_sessions as (
+    select distinct session_id
     from events
     where
         event_date >= {{ window_start('session_date') }}
         and event_date < {{ window_end() }}
 ),
 
-restitched_devices as (
-    select distinct anonymous_id
-    from window_events
-    where logged_user_id is not null
-),
-
-affected_users as (
-    -- users gaining a device now, and users the device belonged to before
-    select identities.user_id
-    from identities
-    inner join restitched_devices
-        on identities.anonymous_id = restitched_devices.anonymous_id
-    where identities.user_id is not null
-    union
-    select existing_sessions.user_id
+restitched_sessions as (
+    -- the device's events outside the window got a new user in fct_events
+    select existing_sessions.session_id
     from existing_sessions
-    inner join restitched_devices
-        on existing_sessions.anonymous_id = restitched_devices.anonymous_id
-    where existing_sessions.user_id is not null
-),
-
-affected_devices as (
-    select anonymous_id from restitched_devices
-    union
-    select identities.anonymous_id
-    from identities
-    inner join affected_users
-        on identities.user_id = affected_users.user_id
+    inner join identities
+        on existing_sessions.anonymous_id = identities.anonymous_id
+    where identities.is_restitched
 ),
 
 scoped_session_ids as (
-    select session_id from window_events
+    select session_id from window_sessions
     union
-    select events.session_id
-    from events
-    inner join affected_devices
-        on events.anonymous_id = affected_devices.anonymous_id
+    select session_id from restitched_sessions
 ),
 
 scoped_events as (
-    select events.*
+    -- a list, not a join: one index probe per session (a join plan read the whole index)
+    select *
     from events
-    inner join scoped_session_ids
-        on events.session_id = scoped_session_ids.session_id
+    where session_id = any(array(select session_id from scoped_session_ids))
 ),
 
 {% else %}
@@ -102,36 +87,28 @@ scoped_events as (
 
 ordered_events as (
     select
-        *,
+        session_id,
+        channel_key,
+        device_key,
         row_number() over (
             partition by session_id order by event_ts, session_event_seq, event_id
-        ) as position_from_start,
-        row_number() over (
-            partition by session_id order by event_ts desc, session_event_seq desc, event_id desc
-        ) as position_from_end
+        ) as position_from_start
     from scoped_events
 ),
 
 landing_events as (
     select
-        session_id,
-        channel_key,
-        channel,
-        device_key,
-        device_type
+        ordered_events.session_id,
+        ordered_events.channel_key,
+        channels.channel,
+        ordered_events.device_key,
+        devices.device_type
     from ordered_events
-    where position_from_start = 1
-),
-
-pages as (
-    select
-        session_id,
-        (array_agg(page_path order by event_ts, session_event_seq, event_id))[1] as landing_page_path,
-        (array_agg(page_path order by event_ts desc, session_event_seq desc, event_id desc))[1]
-            as exit_page_path
-    from scoped_events
-    where page_path is not null
-    group by session_id
+    left join channels
+        on ordered_events.channel_key = channels.channel_key
+    left join devices
+        on ordered_events.device_key = devices.device_key
+    where ordered_events.position_from_start = 1
 ),
 
 aggregated as (
@@ -143,6 +120,12 @@ aggregated as (
         max(source_session_id) as source_session_id,
         min(event_ts) as session_start_ts,
         max(event_ts) as session_end_ts,
+        (array_agg(page_path order by event_ts, session_event_seq, event_id) filter (
+            where page_path is not null
+        ))[1] as landing_page_path,
+        (array_agg(page_path order by event_ts desc, session_event_seq desc, event_id desc) filter (
+            where page_path is not null
+        ))[1] as exit_page_path,
         count(*) as event_count,
         count(*) filter (where event_name = 'page_view') as page_view_count,
         count(*) filter (where event_name = 'product_viewed') as product_view_count,
@@ -165,15 +148,55 @@ sessions as (
         landing_events.channel,
         landing_events.device_key,
         landing_events.device_type,
-        pages.landing_page_path,
-        pages.exit_page_path,
         coalesce(aggregated.user_id, aggregated.anonymous_id) as user_key
     from aggregated
     inner join landing_events
         on aggregated.session_id = landing_events.session_id
-    left join pages
-        on aggregated.session_id = pages.session_id
 ),
+
+{% if is_incremental() %}
+
+affected_user_keys as (
+    -- users (or lone devices) of the rebuilt sessions, now and before this run
+    select user_key from sessions
+    union
+    select coalesce(existing_sessions.user_id, existing_sessions.anonymous_id) as user_key
+    from existing_sessions
+    inner join scoped_session_ids
+        on existing_sessions.session_id = scoped_session_ids.session_id
+    union
+    -- and of sessions reaching into the window that this run does not rebuild: their events
+    -- vanished (the strategy deletes them) or lie past the window (a backfill); none daily,
+    -- and a wider set of users is only more flags recomputed
+    select coalesce(existing_sessions.user_id, existing_sessions.anonymous_id) as user_key
+    from existing_sessions
+    left join scoped_session_ids
+        on existing_sessions.session_id = scoped_session_ids.session_id
+    where
+        existing_sessions.session_end_ts >= cast({{ window_start('session_date') }} as timestamp)
+        and scoped_session_ids.session_id is null
+),
+
+kept_sessions as (
+    -- the affected users' other sessions, left as they are (unless their flag flips, below);
+    -- one ending inside the window that this run does not rebuild has vanished
+    select
+        existing_sessions.*,
+        affected_user_keys.user_key
+    from existing_sessions
+    inner join affected_user_keys
+        on coalesce(existing_sessions.user_id, existing_sessions.anonymous_id) = affected_user_keys.user_key
+    left join scoped_session_ids
+        on existing_sessions.session_id = scoped_session_ids.session_id
+    where
+        scoped_session_ids.session_id is null
+        and (
+            existing_sessions.session_end_ts < cast({{ window_start('session_date') }} as timestamp)
+            or existing_sessions.session_end_ts >= cast({{ window_end() }} as timestamp)
+        )
+),
+
+{% endif %}
 
 first_sessions as (
     -- the first session of each stitched user (or lone device), across the whole history
@@ -188,18 +211,15 @@ first_sessions as (
         {% if is_incremental() %}
         union all
         select
-            coalesce(existing_sessions.user_id, existing_sessions.anonymous_id) as user_key,
-            existing_sessions.session_start_ts
-        from existing_sessions
-        left join sessions
-            on existing_sessions.session_id = sessions.session_id
-        where sessions.session_id is null
+            user_key,
+            session_start_ts
+        from kept_sessions
         {% endif %}
     ) as all_sessions
     group by user_key
 ),
 
-final as (
+rebuilt as (
     select
         -- ids
         cast(sessions.session_id as text) as session_id,
@@ -254,6 +274,76 @@ final as (
             sessions.user_id = users.user_id
             and sessions.session_start_ts >= users.valid_from
             and sessions.session_start_ts < users.valid_to
+),
+
+{% if is_incremental() %}
+
+flipped as (
+    -- kept sessions whose is_first_session the rebuilt ones change, re-emitted with the new flag
+    select
+        -- ids
+        kept_sessions.session_id,
+        kept_sessions.anonymous_id,
+        kept_sessions.user_id,
+        kept_sessions.user_sk,
+        kept_sessions.source_session_id,
+
+        -- timestamps
+        kept_sessions.session_start_ts,
+        kept_sessions.session_end_ts,
+        kept_sessions.session_date,
+        kept_sessions.date_key,
+        kept_sessions.duration_seconds,
+
+        -- counts
+        kept_sessions.event_count,
+        kept_sessions.page_view_count,
+        kept_sessions.product_view_count,
+
+        -- pages
+        kept_sessions.landing_page_path,
+        kept_sessions.exit_page_path,
+
+        -- attribution
+        kept_sessions.channel_key,
+        kept_sessions.channel,
+        kept_sessions.device_key,
+        kept_sessions.device_type,
+
+        -- funnel
+        kept_sessions.is_bounce,
+        kept_sessions.has_product_view,
+        kept_sessions.has_add_to_cart,
+        kept_sessions.has_checkout,
+        kept_sessions.is_converted,
+
+        -- measures
+        kept_sessions.order_count,
+        kept_sessions.revenue,
+
+        -- flags
+        kept_sessions.is_bot,
+        kept_sessions.session_start_ts = first_sessions.first_session_start_ts as is_first_session
+    from kept_sessions
+    inner join first_sessions
+        on kept_sessions.user_key = first_sessions.user_key
+    where
+        kept_sessions.is_first_session
+        is distinct from (kept_sessions.session_start_ts = first_sessions.first_session_start_ts)
+),
+
+final as (
+    select * from rebuilt
+    union all
+    select * from flipped
 )
+
+{% else %}
+
+final as (
+    select * from rebuilt
+)
+
+{% endif %}
 
 select * from final
