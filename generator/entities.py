@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from generator.config import GeneratorConfig
 from generator.formatting import csv_escape, datetime_strings, prefixed_ids, uuid_strings
@@ -95,31 +96,57 @@ def _make_emails(
     first: np.ndarray,
     last: np.ndarray,
 ) -> np.ndarray:
-    """``first.last[NN]@domain`` from the (ASCII-folded) name pools."""
-    first_slugs, last_slugs = _name_slugs(vocab)
+    """``first.last[NN]@domain`` from the (ASCII-folded) name pools (joined by Arrow)."""
+    pools = _name_pools(vocab)
     numbers = rng.integers(0, 100, len(country))
     domains = rng.integers(0, len(EMAIL_DOMAINS), len(country))
-    emails = [
-        f"{first_slugs[c][f]}.{last_slugs[c][la]}{'' if n < 40 else n}@{EMAIL_DOMAINS[d]}"
-        for c, f, la, n, d in zip(
-            country.tolist(),
-            first.tolist(),
-            last.tolist(),
-            numbers.tolist(),
-            domains.tolist(),
-            strict=True,
-        )
-    ]
-    return np.array(emails, dtype=object)
+    emails = pc.binary_join_element_wise(
+        pools["first_slug"].take(country, first),
+        ".",
+        pools["last_slug"].take(country, last),
+        _EMAIL_NUMBERS.take(pa.array(numbers)),
+        "@",
+        _EMAIL_DOMAINS.take(pa.array(domains)),
+        "",
+    )
+    return np.asarray(emails.to_numpy(zero_copy_only=False), dtype=object)
+
+
+_EMAIL_NUMBERS = pa.array(["" if n < 40 else str(n) for n in range(100)], pa.string())
+_EMAIL_DOMAINS = pa.array(EMAIL_DOMAINS, pa.string())
+
+
+@dataclass(frozen=True)
+class _CountryPool:
+    """Per-country lists of one vocabulary pool, flattened into one Arrow array."""
+
+    values: pa.Array
+    starts: np.ndarray  # position of each country's first value
+
+    def take(self, country: np.ndarray, index: np.ndarray) -> pa.Array:
+        return self.values.take(pa.array(self.starts[country] + index))
 
 
 @functools.lru_cache(maxsize=4)
-def _name_slugs(vocab: Vocabulary) -> tuple[list[list[str]], list[list[str]]]:
+def _name_pools(vocab: Vocabulary) -> dict[str, _CountryPool]:
+    """Names, their ASCII slugs (for emails) and cities, escaped for CSV, per country."""
     codes = [c for c, _l, _s in COUNTRIES]
-    return (
-        [[ascii_slug(x) for x in vocab.first_names[c]] for c in codes],
-        [[ascii_slug(x) for x in vocab.last_names[c]] for c in codes],
-    )
+
+    def flat(lists: dict[str, list[str]], slug: bool = False) -> _CountryPool:
+        sizes = np.array([len(lists[c]) for c in codes])
+        values = [ascii_slug(v) if slug else v for c in codes for v in lists[c]]
+        return _CountryPool(
+            values=csv_escape(pa.array(values, pa.string())),
+            starts=np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64),
+        )
+
+    return {
+        "first": flat(vocab.first_names),
+        "last": flat(vocab.last_names),
+        "city": flat(vocab.cities),
+        "first_slug": flat(vocab.first_names, slug=True),
+        "last_slug": flat(vocab.last_names, slug=True),
+    }
 
 
 @dataclass(frozen=True)
@@ -281,13 +308,14 @@ class World:
         brand = np.minimum(rng.zipf(1.6, n) - 1, len(vocab.brands) - 1).astype(np.int32)
         adjective = rng.integers(0, len(PRODUCT_ADJECTIVES), n)
         model = rng.integers(0, len(vocab.model_words), n)
-        name = np.array(
-            [
-                " ".join(
-                    (vocab.brands[b], PRODUCT_ADJECTIVES[a], vocab.model_words[m], TAXONOMY[lf][2])
-                )
-                for b, a, m, lf in zip(brand, adjective, model, leaf, strict=True)
-            ],
+        name = np.asarray(
+            pc.binary_join_element_wise(
+                pa.array(vocab.brands, pa.string()).take(pa.array(brand)),
+                pa.array(PRODUCT_ADJECTIVES, pa.string()).take(pa.array(adjective)),
+                pa.array(vocab.model_words, pa.string()).take(pa.array(model)),
+                pa.array([t[2] for t in TAXONOMY], pa.string()).take(pa.array(leaf)),
+                " ",
+            ).to_numpy(zero_copy_only=False),
             dtype=object,
         )
         if existing is None:  # the initial catalogue was built up over two years
@@ -487,17 +515,13 @@ class World:
         """Columns of the users extract (CSV-escaped text, in USER_COLUMNS order)."""
         u = self.users
         codes = [c for c, _l, _s in COUNTRIES]
-        first = [
-            self.vocab.first_names[codes[c]][i] for c, i in zip(u.country, u.first, strict=True)
-        ]
-        last = [self.vocab.last_names[codes[c]][i] for c, i in zip(u.country, u.last, strict=True)]
-        city = [self.vocab.cities[codes[c]][i] for c, i in zip(u.country, u.city, strict=True)]
+        names = _name_pools(self.vocab)
         return [
             self.user_ids,
-            csv_escape(pa.array(list(u.email), type=pa.string())),
-            csv_escape(pa.array(first, type=pa.string())),
-            csv_escape(pa.array(last, type=pa.string())),
-            csv_escape(pa.array(city, type=pa.string())),
+            csv_escape(pa.array(u.email, type=pa.string())),
+            names["first"].take(u.country, u.first),
+            names["last"].take(u.country, u.last),
+            names["city"].take(u.country, u.city),
             pa.array(codes, type=pa.string()).take(pa.array(u.country.astype(np.int32))),
             pa.array(LOYALTY_TIERS, type=pa.string()).take(pa.array(u.tier.astype(np.int32))),
             pa.array(["false", "true"], type=pa.string()).take(pa.array(u.opt_in.astype(np.int32))),

@@ -47,10 +47,14 @@ class DayManifest:
         return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-def defect_counts(kind_codes: np.ndarray) -> dict[str, int]:
-    """Rows per defect kind from an array of defect codes (0 = clean)."""
-    counts = np.bincount(kind_codes.astype(np.int64), minlength=len(DEFECT_KINDS) + 1)
-    return {kind: int(counts[i + 1]) for i, kind in enumerate(DEFECT_KINDS)}
+def kind_tally(kind_codes: np.ndarray) -> np.ndarray:
+    """Rows per defect code (index 0 = clean), to add up over the parts of a folder."""
+    return np.bincount(kind_codes.astype(np.int64), minlength=len(DEFECT_KINDS) + 1)
+
+
+def defects_of_tally(tally: np.ndarray) -> dict[str, int]:
+    """Rows per defect kind from a :func:`kind_tally`."""
+    return {kind: int(tally[i + 1]) for i, kind in enumerate(DEFECT_KINDS)}
 
 
 def expected_outcome(defects: dict[str, int], rows: int) -> dict[str, Any]:

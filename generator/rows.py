@@ -1,8 +1,12 @@
 """Render planned rows as CSV lines: the 26 landing columns, then the text defects.
 
-Column text comes from small pre-escaped pools (event names, user agents, paths, queries, landing
-combos) indexed with numpy, plus Arrow casts for numbers, so rendering is vectorised end to end.
-Only malformed lines (a fraction of a percent) are assembled in Python.
+Column text comes from pre-escaped pools indexed with numpy plus Arrow casts for numbers, so
+rendering is vectorised end to end; only malformed lines (a fraction of a percent) are assembled
+in Python. Neighbouring columns that are decided by the same thing are pooled as one segment
+(``page_url,page_path`` by the page, ``page_referrer,utm_*,refr_medium`` by the landing combo or
+the previous page, the four device columns by the device), so the final row-wise join has fewer,
+longer pieces. Pools end with an empty string that negative indexes point at, so the columns have
+no nulls to fill before the join.
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -25,13 +31,16 @@ from generator.entities import World
 from generator.formatting import (
     cents_strings,
     csv_escape,
-    csv_lines,
+    csv_lines_empty_last,
     escape_csv_value,
     int_strings,
     ipv4_strings,
+    line_views,
     prefixed_ids,
-    take_pool,
+    take_or_empty,
     uuid_strings,
+    with_empty,
+    write_patched,
 )
 from generator.vocab import (
     CONTENT_PATHS,
@@ -47,12 +56,16 @@ EVENT_COLUMNS = LANDING_EVENT_COLUMNS
 """Landing event columns, in file order (contracts.md section 1)."""
 
 GROUPED_COLUMNS: tuple[str, ...] = (
-    *EVENT_COLUMNS[:10],
-    "campaign_segment",
+    *EVENT_COLUMNS[:7],
+    "page_segment",
+    "referrer_segment",
     "device_segment",
-    *EVENT_COLUMNS[18:],
+    *EVENT_COLUMNS[18:25],
 )
-"""Columns as rendered: utm/refr_medium and the four device columns are pre-joined segments."""
+"""Columns as rendered: page_url/page_path, page_referrer/utm_*/refr_medium and the four device
+columns are pre-joined segments; the last column (source_session_id) is always empty for the
+generator and is written by the line terminator."""
+assert EVENT_COLUMNS[25] == "source_session_id"
 COL = {name: i for i, name in enumerate(GROUPED_COLUMNS)}
 REQUIRED = (
     "event_id",
@@ -63,6 +76,8 @@ REQUIRED = (
     "collector_ts",
 )
 SITE = "https://shop.example.com"
+INTERNAL_CAMPAIGN = ",,,internal"
+"""utm_source, utm_medium, utm_campaign, refr_medium of an event inside a visit."""
 
 BAD_PRICES = ('"12,99"', "N/A", "twelve", "-5.00")
 BAD_QUANTITIES = ("two", "-2", "x1")
@@ -89,6 +104,45 @@ def _static_pools() -> dict[str, pa.Array]:
     }
 
 
+@functools.lru_cache(maxsize=1)
+def _combo_pools() -> dict[str, pa.Array]:
+    """Per landing combo: its query string (``""`` if none) and its referrer segment."""
+    c = combo_columns()
+    names = ("page_referrer", "utm_source", "utm_medium", "utm_campaign", "refr_medium")
+    return {
+        "query": pc.fill_null(c["query_string"], ""),
+        "has_query": pa.array(np.asarray(pc.is_valid(c["query_string"]))),
+        "referrer_segment": pc.binary_join_element_wise(
+            *[pc.fill_null(c[k], "") for k in names], ","
+        ),
+    }
+
+
+@dataclass
+class PageText:
+    """Pools and per-frame-row indexes for the page and referrer segments of one chunk.
+
+    A page's URL is the site, its path and, on the landing event of a campaign visit, the
+    campaign's query string. Pages without a query string come from world-wide pools (one entry
+    per path); the few with one are joined for this chunk and appended to those pools.
+    """
+
+    page_pool: pa.Array  # "url,path" per page
+    referrer_pool: pa.Array  # "url,,,,internal" per page (as the next event's referrer), then
+    #                          "referrer,utm_source,utm_medium,utm_campaign,refr_medium" per combo
+    index: np.ndarray  # frame row -> its page in both pools
+    combo_base: int  # referrer_pool index of landing combo 0
+
+
+@dataclass
+class DeviceText:
+    """``anonymous_id`` and ``useragent,device_type,geo_country,ip`` of a chunk's devices."""
+
+    anonymous_ids: pa.Array
+    segments: pa.Array
+    index: np.ndarray  # frame row -> entry of both pools
+
+
 @dataclass
 class RenderContext:
     """Everything needed to turn one chunk's plan into text."""
@@ -97,64 +151,140 @@ class RenderContext:
     devices: ChunkDevices
     day: dt.date
     chunk: int
-    _urls: pa.Array | None = None
+    frame: Frame
 
     @functools.cached_property
-    def anonymous_ids(self) -> pa.Array:
-        extra = uuid_strings(self.devices.anon_raw)
-        world_ids = self.world.anonymous_ids
-        return pa.concat_arrays([world_ids, extra]) if len(extra) else world_ids
+    def devices_used(self) -> DeviceText:
+        """Text of the devices this chunk's events come from (a few thousand of the world's).
 
-    @functools.cached_property
-    def device_segments(self) -> pa.Array:
-        """``useragent,device_type,geo_country,ip`` per device (world part built once per day)."""
+        Taking them once per chunk keeps the pools rows are taken from small, instead of copying
+        the world-wide pools with the chunk's new devices appended.
+        """
+        used, inverse = np.unique(self.frame.device, return_inverse=True)
+        world = world_text(self.world)
         n_world = len(self.world.devices)
-        world_part = _world_cache(
-            self.world,
-            "device_segments",
-            lambda: _device_segments(self.world, self.devices, 0, n_world),
+        split = int(np.searchsorted(used, n_world))
+        old, new = pa.array(used[:split]), used[split:] - n_world  # all new devices are used
+        dev = self.devices
+        new_in_chunk = new + n_world
+        return DeviceText(
+            anonymous_ids=pa.concat_arrays(
+                [world["anonymous_ids"].take(old), uuid_strings(dev.anon_raw[new])]
+            ),
+            segments=pa.concat_arrays(
+                [
+                    world["device_segments"].take(old),
+                    _device_segments(
+                        self.world,
+                        dev.agent[new_in_chunk],
+                        dev.device_type[new_in_chunk],
+                        dev.country[new_in_chunk],
+                        dev.ip[new_in_chunk],
+                    ),
+                ]
+            ),
+            index=inverse.reshape(-1),
         )
-        if len(self.devices.device_type) == n_world:
-            return world_part
-        extra = _device_segments(self.world, self.devices, n_world, len(self.devices.device_type))
-        return pa.concat_arrays([world_part, extra])
 
     @functools.cached_property
-    def paths(self) -> pa.Array:
-        def build() -> pa.Array:
-            product_paths = pc.binary_join_element_wise("/p/", self.world.product_ids, "")
-            static = _static_pools()["paths"]
-            assert len(static) == PRODUCT_OFFSET and CATEGORY_OFFSET < PRODUCT_OFFSET
-            return pa.concat_arrays([static, product_paths])
-
-        return _world_cache(self.world, "paths", build)
-
-    def urls(self, frame: Frame) -> pa.Array:
-        """Page URL of every frame row (landing rows keep their campaign query string)."""
-        if self._urls is None:
-            self._urls = _page_url(self, frame.path, frame.combo)
-        return self._urls
+    def pages(self) -> PageText:
+        world_pools = world_text(self.world)
+        paths, urls = world_pools["paths"], world_pools["urls"]
+        frame = self.frame
+        combos = _combo_pools()
+        combo = np.maximum(frame.combo, 0)
+        has_query = (frame.combo >= 0) & np.asarray(combos["has_query"])[combo]
+        q = np.flatnonzero(has_query)
+        q_url = pc.binary_join_element_wise(
+            urls.take(pa.array(frame.path[q])), combos["query"].take(pa.array(combo[q])), ""
+        )
+        q_page = pc.binary_join_element_wise(q_url, paths.take(pa.array(frame.path[q])), ",")
+        q_referrer = pc.binary_join_element_wise(q_url, INTERNAL_CAMPAIGN, ",")
+        n_paths = len(paths)
+        index = frame.path.copy()
+        index[q] = n_paths + np.arange(q.size)
+        return PageText(
+            page_pool=pa.concat_arrays([world_pools["pages"], q_page]),
+            referrer_pool=pa.concat_arrays(
+                [world_pools["referrers"], q_referrer, combos["referrer_segment"]]
+            ),
+            index=index,
+            combo_base=n_paths + q.size,
+        )
 
     @functools.cached_property
-    def search_queries(self) -> pa.Array:
-        return _pool(self.world.vocab.search_queries)
+    def order_ids(self) -> pa.Array:
+        """``ORD-YYYYMMDD-CCC-NNNNNN`` for every order number of the chunk, then ``""``."""
+        orders = self.frame.order
+        count = int(orders.max()) + 1 if orders.size and orders.max() >= 0 else 0
+        digits = pc.utf8_lpad(int_strings(np.arange(count)), 6, "0")
+        ids = pc.binary_join_element_wise(f"ORD-{self.day:%Y%m%d}-{self.chunk:03d}-", digits, "")
+        return with_empty(ids)
+
+
+_WORLD_CACHE_LOCK = threading.Lock()
 
 
 def _world_cache(world: World, key: str, build: Callable[[], pa.Array]) -> pa.Array:
-    """Text derived from one day's world, shared by all chunks of that day."""
+    """Text derived from one day's world, shared by all chunks of that day.
+
+    Chunks render on several threads: the first to need an entry builds it under a lock, so it
+    is built once; later lookups do not take the lock.
+    """
     cache: dict[str, pa.Array] = world.__dict__.setdefault("_render_cache", {})
     if key not in cache:
-        cache[key] = build()
+        with _WORLD_CACHE_LOCK:
+            if key not in cache:
+                cache[key] = build()
     return cache[key]
 
 
-def _device_segments(world: World, dev: ChunkDevices, lo: int, hi: int) -> pa.Array:
+def world_text(world: World) -> dict[str, pa.Array]:
+    """Pools derived from one day's world: page paths, URLs and their segments, ids.
+
+    Built once per simulated day, when its first chunk is rendered, and shared by its chunks.
+    """
+
+    def paths() -> pa.Array:
+        product_paths = pc.binary_join_element_wise("/p/", world.product_ids, "")
+        static = _static_pools()["paths"]
+        assert len(static) == PRODUCT_OFFSET and CATEGORY_OFFSET < PRODUCT_OFFSET
+        return pa.concat_arrays([static, product_paths])
+
+    path_pool = _world_cache(world, "paths", paths)
+    dev = world.devices
+    urls = _world_cache(world, "urls", lambda: pc.binary_join_element_wise(SITE, path_pool, ""))
+    return {
+        "paths": path_pool,
+        "urls": urls,
+        "pages": _world_cache(
+            world, "pages", lambda: pc.binary_join_element_wise(urls, path_pool, ",")
+        ),
+        "referrers": _world_cache(
+            world, "referrers", lambda: pc.binary_join_element_wise(urls, INTERNAL_CAMPAIGN, ",")
+        ),
+        "user_ids": _world_cache(world, "user_ids", lambda: with_empty(world.user_ids)),
+        "product_ids": _world_cache(world, "product_ids", lambda: with_empty(world.product_ids)),
+        "anonymous_ids": _world_cache(world, "anonymous_ids", lambda: world.anonymous_ids),
+        "search_queries": _world_cache(
+            world, "search_queries", lambda: with_empty(_pool(world.vocab.search_queries))
+        ),
+        "device_segments": _world_cache(
+            world,
+            "device_segments",
+            lambda: _device_segments(world, dev.agent, dev.device_type, dev.country, dev.ip),
+        ),
+    }
+
+
+def _device_segments(
+    world: World, agent: np.ndarray, device_type: np.ndarray, country: np.ndarray, ip: np.ndarray
+) -> pa.Array:
     pools = _static_pools()
-    ip = dev.ip[lo:hi]
     return pc.binary_join_element_wise(
-        world.agents.escaped.take(pa.array(dev.agent[lo:hi].astype(np.int64))),
-        pools["device_type"].take(pa.array(dev.device_type[lo:hi].astype(np.int64))),
-        pools["country"].take(pa.array(dev.country[lo:hi].astype(np.int64))),
+        world.agents.escaped.take(pa.array(agent)),
+        pools["device_type"].take(pa.array(device_type)),
+        pools["country"].take(pa.array(country)),
         ipv4_strings(ip[:, 0], ip[:, 1], ip[:, 2]),
         ",",
     )
@@ -165,88 +295,117 @@ TEXT_DEFECTS = tuple(
 )
 
 
-def render(frame: Frame, plan: Plan, rows: np.ndarray, ctx: RenderContext) -> pa.Array:
+RENDER_SLICE_ROWS = 50_000
+"""Rows rendered at a time when writing: bounds the text a chunk holds (~20 MB of lines plus
+their columns) and keeps Arrow's buffers small enough to be reused rather than re-mapped."""
+
+
+def render(plan: Plan, rows: np.ndarray, ctx: RenderContext) -> pa.Array:
     """CSV lines (each ending in ``\\n``) for output rows ``rows`` of ``plan``, in that order.
 
     Rows are rendered clean first; the few rows with a text defect are then re-rendered on their
     own with the defect applied and swapped in, so no full-size column is copied per defect kind.
     """
-    lines = _render_columns(frame, plan, rows, ctx, defects=False)
+    lines = _render_columns(plan, rows, ctx, defects=False)
     special = np.isin(plan.kind[rows], TEXT_DEFECTS)
     if not special.any():
         return lines
-    broken = _render_columns(frame, plan, rows[special], ctx, defects=True)
+    broken = _render_columns(plan, rows[special], ctx, defects=True)
     return pc.replace_with_mask(lines, pa.array(special), broken)
 
 
-def _render_columns(
-    frame: Frame, plan: Plan, rows: np.ndarray, ctx: RenderContext, defects: bool
-) -> pa.Array:
-    src = plan.src[rows]
-    f = frame.take(src)
-    pools = _static_pools()
-    combos = combo_columns()
-    landing = f.combo >= 0
-    url = _page_url(ctx, f.path, np.where(landing, f.combo, -1))
-    prev = np.maximum(src - 1, 0)
-    prev_url = _page_url(
-        ctx, frame.path[prev], np.where(frame.combo[prev] >= 0, frame.combo[prev], -1)
+def write_rendered(handle: BinaryIO, plan: Plan, rows: np.ndarray, ctx: RenderContext) -> None:
+    """Write the CSV lines of output rows ``rows`` of ``plan``, in that order, to ``handle``.
+
+    The same bytes as :func:`render`, streamed: the rows with a text defect are rendered once,
+    then the rest ``RENDER_SLICE_ROWS`` at a time, each slice written around the defective lines
+    (vectored writes), so no line array is copied to patch it.
+    """
+    special = np.flatnonzero(np.isin(plan.kind[rows], TEXT_DEFECTS))
+    broken = (
+        line_views(_render_columns(plan, rows[special], ctx, defects=True)) if special.size else []
     )
-    referrer = pc.if_else(pa.array(landing), take_pool(combos["page_referrer"], f.combo), prev_url)
-    has_price = f.price >= 0
-    has_order = f.order >= 0
-    order_ids = None
-    if has_order.any():
-        digits = pc.utf8_lpad(int_strings(np.maximum(f.order, 0), has_order), 6, "0")
-        order_ids = pc.binary_join_element_wise(
-            f"ORD-{ctx.day:%Y%m%d}-{ctx.chunk:03d}-", digits, ""
+    for lo in range(0, len(rows), RENDER_SLICE_ROWS):
+        hi = min(lo + RENDER_SLICE_ROWS, len(rows))
+        clean = _render_columns(plan, rows[lo:hi], ctx, defects=False)
+        first, last = np.searchsorted(special, [lo, hi])
+        write_patched(handle, clean, special[first:last] - lo, broken[first:last])
+
+
+@dataclass
+class _Rows:
+    """The frame fields rendering reads, for the output rows (a narrow ``Frame.take``)."""
+
+    src: np.ndarray
+    event: np.ndarray
+    user: np.ndarray
+    product: np.ndarray
+    price: np.ndarray
+    qty: np.ndarray
+    order: np.ndarray
+    revenue: np.ndarray
+    combo: np.ndarray
+    search: np.ndarray
+
+    @classmethod
+    def of(cls, frame: Frame, src: np.ndarray) -> _Rows:
+        return cls(
+            src=src,
+            event=frame.event[src],
+            user=frame.user[src],
+            product=frame.product[src],
+            price=frame.price[src],
+            qty=frame.qty[src],
+            order=frame.order[src],
+            revenue=frame.revenue[src],
+            combo=frame.combo[src],
+            search=frame.search[src],
         )
+
+
+def _render_columns(plan: Plan, rows: np.ndarray, ctx: RenderContext, defects: bool) -> pa.Array:
+    """Lines of output rows ``rows``: one column (or pooled segment) per GROUPED_COLUMNS entry,
+    joined row-wise; with ``defects`` the rows' text defects are applied first."""
+    frame = ctx.frame
+    f = _Rows.of(frame, plan.src[rows])
+    world = world_text(ctx.world)
+    pages = ctx.pages
+    devices = ctx.devices_used
+    device = devices.index[f.src]
+    landing = f.combo >= 0
+    referrer = np.where(landing, pages.combo_base + f.combo, pages.index[np.maximum(f.src - 1, 0)])
+    has_price = f.price >= 0
     columns: list[pa.Array] = [
-        uuid_strings(f.uid),
-        take_pool(pools["event"], f.event.astype(np.int64)),
-        ctx.anonymous_ids.take(pa.array(f.device)),
-        take_pool(ctx.world.user_ids, f.user),
+        uuid_strings(frame.uid[f.src]),
+        _static_pools()["event"].take(pa.array(f.event)),
+        devices.anonymous_ids.take(pa.array(device)),
+        take_or_empty(world["user_ids"], f.user),
         int_strings(plan.created[rows]),
         int_strings(plan.sent[rows]),
         int_strings(plan.collector[rows]),
-        url,
-        take_pool(ctx.paths, f.path),
-        referrer,
-        take_pool(_campaign_segments(), np.where(landing, f.combo, len(_campaign_segments()) - 1)),
-        ctx.device_segments.take(pa.array(f.device)),
-        take_pool(ctx.world.product_ids, f.product),
+        pages.page_pool.take(pa.array(pages.index[f.src])),
+        pages.referrer_pool.take(pa.array(referrer)),
+        devices.segments.take(pa.array(device)),
+        take_or_empty(world["product_ids"], f.product),
         cents_strings(f.price, has_price),
         int_strings(f.qty, f.qty >= 0),
-        order_ids if order_ids is not None else pa.nulls(len(rows), pa.string()),
+        take_or_empty(ctx.order_ids, f.order),
         cents_strings(f.revenue, f.revenue >= 0),
-        pc.if_else(
-            pa.array(has_price), pa.scalar(ctx.world.config.currency), pa.scalar(None, pa.string())
-        ),
-        take_pool(ctx.search_queries, f.search),
-        pa.nulls(len(rows), pa.string()),
+        _currency(ctx.world.config.currency).take(pa.array(has_price.view(np.int8))),
+        take_or_empty(world["search_queries"], f.search),
     ]
     if not defects:
-        return csv_lines(columns)
+        return csv_lines_empty_last(columns)
     kind = plan.kind[rows]
     variant = plan.variant[rows]
     _apply_text_defects(columns, kind, variant, f)
-    return _apply_malformed(csv_lines(columns), kind, variant)
+    return _apply_malformed(csv_lines_empty_last(columns), kind, variant)
 
 
-@functools.lru_cache(maxsize=1)
-def _campaign_segments() -> pa.Array:
-    """``utm_source,utm_medium,utm_campaign,refr_medium`` per landing combo, then 'internal'."""
-    c = combo_columns()
-    names = ("utm_source", "utm_medium", "utm_campaign", "refr_medium")
-    joined = pc.binary_join_element_wise(*[pc.fill_null(c[k], "") for k in names], ",")
-    return pa.concat_arrays([joined, pa.array([",,,internal"], pa.string())])
-
-
-def _page_url(ctx: RenderContext, path: np.ndarray, combo: np.ndarray) -> pa.Array:
-    query = take_pool(combo_columns()["query_string"], combo)
-    return pc.binary_join_element_wise(
-        SITE, take_pool(ctx.paths, path), query, "", null_handling="skip"
-    )
+@functools.lru_cache(maxsize=4)
+def _currency(code: str) -> pa.Array:
+    """Index 0: no price, so no currency; index 1: the shop's currency."""
+    return pa.array(["", code], pa.string())
 
 
 def _replace(columns: list[pa.Array], name: str, mask: np.ndarray, values: pa.Array) -> None:
@@ -257,7 +416,7 @@ def _replace(columns: list[pa.Array], name: str, mask: np.ndarray, values: pa.Ar
 
 
 def _apply_text_defects(
-    columns: list[pa.Array], kind: np.ndarray, variant: np.ndarray, f: Frame
+    columns: list[pa.Array], kind: np.ndarray, variant: np.ndarray, f: _Rows
 ) -> None:
     pools = _static_pools()
     # unknown event name

@@ -11,14 +11,26 @@ import csv
 import datetime as dt
 import hashlib
 import json
+import os
 import re
+import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from clickstream.errors import ConfigError
-from generator import EVENT_COLUMNS, DayManifest, GeneratorConfig, generate, generate_day
+from generator import (
+    EVENT_COLUMNS,
+    DayManifest,
+    GeneratorConfig,
+    formatting,
+    generate,
+    generate_day,
+)
+from generator import rows as render_rows
+from generator.formatting import cents_strings, datetime_strings, uuid_strings
 
 START = dt.date(2024, 3, 1)
 DAYS = 5
@@ -204,6 +216,30 @@ def test_small_chunks_stream_a_day_into_several_part_files(tmp_path: Path) -> No
     files = event_files(tmp_path, START)
     assert len(files) == 3 == len(manifest.files)
     assert sum(len(read_rows(p)[1]) for p in files) == manifest.rows["events"]
+
+
+def test_worker_threads_do_not_change_a_single_byte(tmp_path: Path) -> None:
+    config = GeneratorConfig(
+        seed=5, events_per_day=4000, chunk_events=1000, defect_rate=0.05, too_late_rate=0.004
+    )
+    generate(config, START, 3, tmp_path / "one", workers=1)
+    generate(config, START, 3, tmp_path / "three", workers=3)
+    assert tree_digest(tmp_path / "one") == tree_digest(tmp_path / "three")
+    generate_day(config, day_of(2), tmp_path / "alone", workers=3)
+    alone = tree_digest(tmp_path / "alone")
+    assert alone == {
+        k: v for k, v in tree_digest(tmp_path / "one").items() if day_of(2).isoformat() in k
+    }
+
+
+def test_lines_streamed_in_small_slices_equal_lines_rendered_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = GeneratorConfig(seed=6, events_per_day=3000, defect_rate=0.2)
+    generate(config, START, 2, tmp_path / "whole")
+    monkeypatch.setattr(render_rows, "RENDER_SLICE_ROWS", 7)  # defective lines on slice edges
+    generate(config, START, 2, tmp_path / "sliced")
+    assert tree_digest(tmp_path / "whole") == tree_digest(tmp_path / "sliced")
 
 
 # --- manifests reconcile with the files -------------------------------------------------------
@@ -545,3 +581,54 @@ def test_regenerating_a_day_replaces_its_files(tmp_path: Path) -> None:
     generate(GeneratorConfig(events_per_day=2500, chunk_events=1000, seed=4), START, 1, tmp_path)
     generate(GeneratorConfig(events_per_day=500, seed=4), START, 1, tmp_path)
     assert len(event_files(tmp_path, START)) == 1
+
+
+# --- vectorised text formatting ---------------------------------------------------------------
+
+
+def test_uuid_text_matches_the_uuid_module() -> None:
+    raw = np.random.default_rng(1).integers(0, 256, (2000, 16), dtype=np.uint8)
+    expected = [str(uuid.UUID(bytes=bytes(row), version=4)) for row in raw]
+    assert uuid_strings(raw).to_pylist() == expected
+    assert uuid_strings(raw[:0]).to_pylist() == []
+
+
+def test_datetime_text_matches_python_datetime_across_leap_years_and_centuries() -> None:
+    rng = np.random.default_rng(2)
+    edges = [
+        "1969-12-31 23:59:59", "1970-01-01 00:00:00", "2000-02-29 12:00:00", "2023-12-31 23:59:59",
+        "2024-02-29 00:00:01", "2100-02-28 23:59:59", "2100-03-01 00:00:00", "2400-02-29 06:07:08",
+    ]  # fmt: skip
+    epoch = dt.datetime(1970, 1, 1)
+    seconds = [int((dt.datetime.fromisoformat(e) - epoch).total_seconds()) for e in edges]
+    seconds += rng.integers(-(10**9), 4 * 10**9, 5000).tolist()
+    expected = [(epoch + dt.timedelta(seconds=s)).strftime("%Y-%m-%d %H:%M:%S") for s in seconds]
+    assert datetime_strings(np.array(seconds)).to_pylist() == expected
+
+
+def test_cents_text_has_two_decimals_and_nulls_where_invalid() -> None:
+    cents = np.array([0, 5, 10, 99, 100, 1234, 10_000_000, 7, 123_456_789])
+    valid = np.array([True] * 7 + [False, True])
+    expected = [
+        f"{c // 100}.{c % 100:02d}" if v else None for c, v in zip(cents, valid, strict=True)
+    ]
+    assert cents_strings(cents, valid).to_pylist() == expected
+
+
+def test_vectored_writes_resume_after_short_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+
+    def short_writev(fd: int, buffers: list[memoryview]) -> int:
+        calls.append(len(buffers))
+        assert len(calls) < 50, "write_segments makes no progress after a short write"
+        return os.write(fd, b"".join(buffers)[:7])  # a legal short write: a prefix, 7 bytes
+
+    monkeypatch.setattr(formatting.os, "writev", short_writev)
+    segments = [memoryview(s) for s in (b"header\n", b"", b"a,b,c\n" * 5, b"x\n", b"tail,,\n")]
+    with open(tmp_path / "out.csv", "wb") as handle:
+        handle.write(b"# ")
+        formatting.write_segments(handle, segments)
+        handle.write(b"end\n")
+    assert (tmp_path / "out.csv").read_bytes() == b"# " + b"".join(segments) + b"end\n"
