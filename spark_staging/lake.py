@@ -98,15 +98,19 @@ def replace_partitions(
     column: str,
     days: Iterable[dt.date],
     sort_within: tuple[str, ...] = (),
+    spread_by: tuple[str, ...] = (),
 ) -> None:
     """Make partitions ``days`` of ``root`` hold exactly ``df``'s rows (others untouched).
 
-    ``df`` rows must all fall in ``days``. Repartitioning by the partition column first gives
-    one file per partition (one task writes each day).
+    ``df`` rows must all fall in ``days``. Repartitioning by the partition column alone gives
+    one file per partition, written by one task: for a big day that is one core compressing
+    every row. ``spread_by`` also hashes on those columns, so a day is split into up to
+    ``spark.sql.shuffle.partitions`` files written in parallel (AQE merges them again when the
+    day is small).
     """
     days = sorted(set(days))
     scratch = root.parent / f"_scratch_{root.name}_{uuid.uuid4().hex[:8]}"
-    out = df.repartition(column)
+    out = df.repartition(column, *spread_by)
     if sort_within:
         out = out.sortWithinPartitions(column, *sort_within)
     try:

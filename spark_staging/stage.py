@@ -142,11 +142,8 @@ def stage_days(
     return results
 
 
-def classify(
-    spark: SparkSession, settings: Settings, days: list[dt.date], lake_events: DataFrame
-) -> DataFrame:
-    """Every landing line of ``days`` with ``outcome``: a quarantine reason, ``accepted``,
-    ``duplicate_exact`` or ``duplicate_payload`` (plus its typed fields)."""
+def check_lines(spark: SparkSession, settings: Settings, days: list[dt.date]) -> DataFrame:
+    """Every landing line of ``days``, parsed, typed and validated (``reason`` null if valid)."""
     lines = read_event_lines(spark, event_files_for_days(settings, days))
     products = known_products(spark, settings, days[-1])
     checked = validate(parse_fields(lines), settings.lateness_days, products)
@@ -160,8 +157,15 @@ def classify(
         "reason",
         "detail",
     )
-    checked = checked.select(*keep)
-    prior = lake_events.where(F.col("arrival_date") < F.lit(days[0]))
+    return checked.select(*keep)
+
+
+def classify(checked: DataFrame, prior: DataFrame | None) -> DataFrame:
+    """``checked`` lines with ``outcome``: a quarantine reason, ``accepted``,
+    ``duplicate_exact`` or ``duplicate_payload`` (plus its typed fields).
+
+    ``prior`` holds the lake rows that arrived before these days (None: there are none).
+    """
     valid = checked.select("*", F.col("reason").isNull().alias("_valid"))
     deduped = deduplicate(valid, prior, eligible="_valid")
     outcome = (
@@ -214,6 +218,7 @@ def _rebuild_events(
         "event_date",
         rewritten,
         sort_within=("anonymous_id", "derived_ts", "event_id"),
+        spread_by=("anonymous_id",),
     )
     return rewritten
 
@@ -222,9 +227,16 @@ def _stage_run(spark: SparkSession, settings: Settings, days: list[dt.date]) -> 
     started = time.perf_counter()
     logger.info("staging arrival days %s..%s", days[0], days[-1])
     lake_events = read_partitions(spark, events_dir(settings), "event_date", LAKE_EVENT_SCHEMA)
-    classified = classify(spark, settings, days, lake_events).persist(StorageLevel.MEMORY_AND_DISK)
+    checked = check_lines(spark, settings, days)
+    prior: DataFrame | None = lake_events.where(F.col("arrival_date") < F.lit(days[0]))
+    if prior is not None and prior.isEmpty():  # the first run: no need to look back
+        prior = None
+    else:  # dedupe reads the lines twice (its semi-join on event_id): parse them once
+        checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
+    classified = classify(checked, prior).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         counts = _collect_counts(classified)
+        checked.unpersist()
         quarantine = classified.where(F.col("outcome").isin(*QUARANTINE_REASONS)).select(
             "arrival_date",
             "source_file",
@@ -244,6 +256,7 @@ def _stage_run(spark: SparkSession, settings: Settings, days: list[dt.date]) -> 
         accepted = classified.where(F.col("outcome") == ACCEPTED)
         rewritten = _rebuild_events(settings, days, accepted, lake_events)
     finally:
+        checked.unpersist()
         classified.unpersist()
     stage_extracts(spark, settings, days)
     written = _written_counts(spark, settings, days, rewritten)

@@ -56,7 +56,10 @@ REPLACEMENT_CHARACTER = "\ufffd"
 """What Spark's UTF-8 decoding puts in place of bytes that are not UTF-8 (e.g. a latin-1 file)."""
 
 _CSV_OPTIONS = {"escape": '"', "quote": '"', "mode": "PERMISSIVE"}
-_QUOTED_SECTION = r'"([^"]|"")*"'
+# A quoted CSV section, written as an unrolled loop: the same language as '"([^"]|"")*"' but
+# without an alternation per character, which Java's regex engine handles by recursing per
+# character (slow on every long quoted user agent, and a stack overflow risk).
+_QUOTED_SECTION = r'"[^"]*(?:""[^"]*)*"'
 _STRING_SCHEMA = ", ".join(f"{name} string" for name in LANDING_EVENT_COLUMNS)
 
 
@@ -148,7 +151,8 @@ def type_fields(df: DataFrame) -> DataFrame:
     for name in ID_COLUMNS:
         problems.append(
             F.when(
-                F.length(name) > MAX_ID_LENGTH,
+                # bytes bound characters from above: count characters only for long values
+                (F.octet_length(name) > MAX_ID_LENGTH) & (F.length(name) > MAX_ID_LENGTH),
                 F.format_string(
                     f"{name} is %d characters long (max {MAX_ID_LENGTH})", F.length(name)
                 ),

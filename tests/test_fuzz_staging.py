@@ -21,10 +21,16 @@ from hypothesis import strategies as st
 from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
 from clickstream.config import Settings
-from spark_staging.lake import events_dir, read_partitions
 from spark_staging.load import load_days
-from spark_staging.schema import LAKE_EVENT_SCHEMA, LANDING_HEADER, QUARANTINE_REASONS
-from spark_staging.stage import ACCEPTED, DUPLICATE_EXACT, DUPLICATE_PAYLOAD, classify, stage_days
+from spark_staging.schema import LANDING_HEADER, QUARANTINE_REASONS
+from spark_staging.stage import (
+    ACCEPTED,
+    DUPLICATE_EXACT,
+    DUPLICATE_PAYLOAD,
+    check_lines,
+    classify,
+    stage_days,
+)
 from tests.conftest import create_database, drop_database
 from tests.test_stage_support import csv_line, event
 
@@ -139,9 +145,8 @@ def test_garbage_lines_are_each_accepted_quarantined_or_counted_as_duplicates(
 
     land()  # each example is one landing file; Spark then judges them all in one job
 
-    empty_lake = read_partitions(spark, events_dir(one), "event_date", LAKE_EVENT_SCHEMA)
     rows = (
-        classify(spark, one, [DAY], empty_lake)
+        classify(check_lines(spark, one, [DAY]), None)
         .select(
             F.regexp_extract("source_file", r"([^/]+)$", 1).alias("file"),
             "outcome",
