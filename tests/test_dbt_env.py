@@ -5,10 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
-from clickstream.dbt import _environment, build_day_args, dbt_env, window_environment
+from clickstream.dbt import (
+    DAILY_SELECTOR,
+    DBT_PROJECT_DIR,
+    _environment,
+    build_day_args,
+    dbt_env,
+    project_fingerprint,
+    window_environment,
+)
 from clickstream.errors import ConfigError
 
 
@@ -101,3 +111,26 @@ def test_a_daily_build_passes_dbt_the_same_arguments_every_day() -> None:
 def test_negative_lateness_is_rejected() -> None:
     with pytest.raises(ConfigError):
         build_day_args(dt.date(2024, 3, 10), lateness_days=-1)
+
+
+def test_daily_build_skips_static_nodes_only_when_asked_and_never_on_full_refresh() -> None:
+    day = dt.date(2024, 3, 10)
+    assert "--selector" not in build_day_args(day, 3)
+    skipping = build_day_args(day, 3, skip_static=True)
+    assert skipping[skipping.index("--selector") + 1] == DAILY_SELECTOR
+    assert "--selector" not in build_day_args(day, 3, full_refresh=True, skip_static=True)
+
+
+def test_project_fingerprint_changes_with_any_project_file_but_not_with_artifacts(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(DBT_PROJECT_DIR / "models", project / "models")
+    (project / "dbt_project.yml").write_text("name: x\n")
+    before = project_fingerprint(project)
+    (project / "target").mkdir()
+    (project / "target" / "manifest.json").write_text("{}")
+    assert project_fingerprint(project) == before
+    view = project / "models" / "staging" / "stg_raw__users.sql"
+    view.write_text(view.read_text() + "\n-- changed\n")
+    assert project_fingerprint(project) != before

@@ -110,6 +110,9 @@ restitched_events as (
     where
         -- a list, not a join: the anonymous_id index finds the devices' few rows
         existing.anonymous_id = any(array(select anonymous_id from restitched_devices))
+        -- the same devices on the events side, so their scan drops other devices' rows before
+        -- the identity join; a hashed `in`, as `= any(array(...))` searched the list once per row
+        and stitched.anonymous_id in (select anonymous_id from restitched_devices)
         and not (existing.event_date >= {{ window_start() }} and existing.event_date < {{ window_end() }})
 ),
 
