@@ -6,8 +6,8 @@ Rules run in the contract's order and the first failing one wins (docs/contracts
 the same code runs on ``local[N]`` and on a standalone cluster.
 
 A line is ``malformed`` when its double quotes are unbalanced (RFC 4180 lines always have an
-even number), when it does not have exactly 26 fields once quoted sections (which may hold
-commas and doubled quotes) are set aside, when it holds a NUL byte (PostgreSQL text cannot store
+even number), when Spark's CSV parser does not split it into exactly 26 fields (quoted
+sections may hold commas and doubled quotes), when it holds a NUL byte (PostgreSQL text cannot store
 one) or when it is not valid UTF-8 (Spark decodes such bytes to U+FFFD, so a latin-1 file's
 accented letters are caught here instead of being accepted garbled). An id longer than 256
 characters is ``bad_type`` (absurd, and too long for a b-tree index downstream). Negative
@@ -55,12 +55,19 @@ NUL = "\x00"
 REPLACEMENT_CHARACTER = "\ufffd"
 """What Spark's UTF-8 decoding puts in place of bytes that are not UTF-8 (e.g. a latin-1 file)."""
 
-_CSV_OPTIONS = {"escape": '"', "quote": '"', "mode": "PERMISSIVE"}
+_CORRUPT = "_corrupt_record"
+_CSV_OPTIONS = {
+    "escape": '"',
+    "quote": '"',
+    "mode": "PERMISSIVE",
+    # Set by the parser when a line does not split into exactly the schema's 26 fields.
+    "columnNameOfCorruptRecord": _CORRUPT,
+}
 # A quoted CSV section, written as an unrolled loop: the same language as '"([^"]|"")*"' but
 # without an alternation per character, which Java's regex engine handles by recursing per
 # character (slow on every long quoted user agent, and a stack overflow risk).
 _QUOTED_SECTION = r'"[^"]*(?:""[^"]*)*"'
-_STRING_SCHEMA = ", ".join(f"{name} string" for name in LANDING_EVENT_COLUMNS)
+_STRING_SCHEMA = ", ".join(f"{name} string" for name in (*LANDING_EVENT_COLUMNS, _CORRUPT))
 
 
 def fence(df: DataFrame) -> DataFrame:
@@ -75,13 +82,15 @@ def fence(df: DataFrame) -> DataFrame:
 
 
 def parse_fields(lines: DataFrame) -> DataFrame:
-    """Add the 26 landing columns (strings, ``""`` → null) and ``_field_count``/``_quotes_ok``.
+    """Add the 26 landing columns (strings, ``""`` → null) and ``_fields_ok``/``_quotes_ok``.
 
     Expects a ``raw_line`` column; other columns pass through. Parsing uses Spark's own CSV
-    parser (``from_csv`` with ``"`` as quote and escape, i.e. RFC 4180 doubled quotes).
+    parser (``from_csv`` with ``"`` as quote and escape, i.e. RFC 4180 doubled quotes), and the
+    same parser decides whether the line has exactly 26 fields, so the fields accepted are the
+    fields it found. Both checks are byte counts, not regexes: the regex versions cost more
+    CPU than the CSV parse itself (measured on 1M lines).
     """
-    quotes = F.length("raw_line") - F.length(F.regexp_replace("raw_line", '"', ""))
-    unquoted = F.regexp_replace("raw_line", _QUOTED_SECTION, "")
+    quotes = F.octet_length("raw_line") - F.octet_length(F.expr("replace(raw_line, '\"', '')"))
     parsed = fence(
         lines.withColumn("_parsed", F.from_csv(F.col("raw_line"), _STRING_SCHEMA, _CSV_OPTIONS))
     )
@@ -92,8 +101,17 @@ def parse_fields(lines: DataFrame) -> DataFrame:
             for name in LANDING_EVENT_COLUMNS
         ),
         (quotes % 2 == 0).alias("_quotes_ok"),
-        F.size(F.split(unquoted, ",", -1)).alias("_field_count"),
+        F.col(f"_parsed.{_CORRUPT}").isNull().alias("_fields_ok"),
     )
+
+
+def field_count(raw_line: Column) -> Column:
+    """Fields in a line once quoted sections (which may hold commas) are set aside.
+
+    Only for the quarantine detail of a malformed line: a regex per line is too slow for
+    every row, and the parser has already decided.
+    """
+    return F.size(F.split(F.regexp_replace(raw_line, _QUOTED_SECTION, ""), ",", -1))
 
 
 def _try_cast(name: str, type_name: str) -> Column:
@@ -196,7 +214,7 @@ def _rules(lateness_days: int, check_products: bool) -> list[tuple[str, Column, 
         (
             "malformed",
             ~F.col("_quotes_ok")
-            | (F.col("_field_count") != n_fields)
+            | ~F.col("_fields_ok")
             | (F.col("raw_line") == "")
             | has_nul
             | not_utf8,
@@ -204,8 +222,16 @@ def _rules(lateness_days: int, check_products: bool) -> list[tuple[str, Column, 
             .when(has_nul, F.lit("contains a NUL byte"))
             .when(not_utf8, F.lit("not valid UTF-8 (is the file in another encoding?)"))
             .when(~F.col("_quotes_ok"), F.lit("unbalanced double quotes"))
+            .when(
+                field_count(F.col("raw_line")) == n_fields,
+                F.lit(
+                    f"the fields do not split into {n_fields} (a quote inside an unquoted field?)"
+                ),
+            )
             .otherwise(
-                F.format_string(f"expected {n_fields} fields, found %d", F.col("_field_count"))
+                F.format_string(
+                    f"expected {n_fields} fields, found %d", field_count(F.col("raw_line"))
+                )
             ),
         ),
         (
