@@ -250,6 +250,53 @@ def _end_to_end_size(ctx: BenchContext, events: int) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- 0. generator
+
+GENERATOR_MEMORY_EVENTS = 10_000_000
+"""Issue #3 bounds the generator's memory at this size; measured once per full run."""
+
+
+def scenario_generator(ctx: BenchContext) -> dict[str, Any]:
+    """Generator throughput per size (median of repeats), and its peak memory at 10M events."""
+    import shutil
+    from statistics import median as median_of
+
+    sizes = list(ctx.plan.e2e_sizes)
+    if ctx.plan.cluster_events and GENERATOR_MEMORY_EVENTS not in sizes:  # not --quick
+        sizes.append(GENERATOR_MEMORY_EVENTS)
+    rows = []
+    for events in sizes:
+        repeats = 1 if events >= GENERATOR_MEMORY_EVENTS else ctx.repeats
+        runs = []
+        for repeat in range(repeats):
+            root = ctx.scratch(f"gen{events}r{repeat}")
+            try:
+                runs.append(
+                    run_worker(
+                        "generate",
+                        {"events": events, "seed": SEED, "out_dir": str(root / "landing")},
+                        root,
+                    )
+                )
+            finally:  # 10M events are 4 GB of CSV: do not keep them
+                shutil.rmtree(root / "landing", ignore_errors=True)
+        seconds = median_of(r["seconds"] for r in runs)
+        rows.append(
+            {
+                "events": events,
+                "rows_written": runs[0]["rows_written"],
+                "seconds": seconds,
+                "events_per_second": runs[0]["rows_written"] / seconds if seconds else None,
+                "cpu_seconds": median_of(r["cpu_seconds"] for r in runs),
+                "workers": runs[0]["workers"],
+                "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+                "mib_written": runs[0]["bytes_written"] / 2**20,
+                "runs": [r["seconds"] for r in runs],
+            }
+        )
+    return {"sizes": rows}
+
+
 # --------------------------------------------------------------------------- 2. load
 
 
@@ -706,6 +753,7 @@ def scenario_dbt(ctx: BenchContext) -> dict[str, Any]:
 
 
 SCENARIOS: dict[str, Any] = {
+    "generator": scenario_generator,
     "end_to_end": scenario_end_to_end,
     "load": scenario_load,
     "staging": scenario_staging,

@@ -102,7 +102,14 @@ def spark_jdbc(args: dict[str, Any]) -> dict[str, Any]:
     return {"rows_per_second_runs": runs}
 
 
-TASKS = {"e2e": end_to_end, "jdbc": spark_jdbc}
+def generate_only(args: dict[str, Any]) -> dict[str, Any]:
+    """``generator.bench.measure`` in a process of its own, so its peak RSS is the generator's."""
+    from generator.bench import measure
+
+    return measure(int(args["events"]), seed=int(args["seed"]), out_dir=Path(args["out_dir"]))
+
+
+TASKS = {"e2e": end_to_end, "jdbc": spark_jdbc, "generate": generate_only}
 
 
 def main(request_path: str) -> int:
