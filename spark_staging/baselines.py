@@ -132,6 +132,12 @@ def jdbc_connection(dsn: str, batchsize: int = 10_000) -> tuple[str, dict[str, s
     """Translate a libpq DSN (URL or key=value) into a JDBC URL and connection properties."""
     parts = parse_dsn(dsn)
     host = parts.get("host", "127.0.0.1")
+    if host.startswith("/"):
+        raise ConfigError(
+            f"Spark's JDBC driver cannot reach PostgreSQL through the Unix socket {host} (the "
+            "embedded warehouse listens on nothing else); set CLICKSTREAM_PG_DSN to a server on "
+            "TCP, e.g. postgresql://postgres@127.0.0.1:5432/postgres, to run the JDBC baseline."
+        )
     port = parts.get("port", "5432")
     database = parts.get("dbname", parts.get("user", "postgres"))
     url = f"jdbc:postgresql://{host}:{port}/{database}?reWriteBatchedInserts=true"
