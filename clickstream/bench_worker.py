@@ -81,6 +81,12 @@ def end_to_end(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _batchsize(args: dict[str, Any]) -> int | None:
+    """The JDBC writer's tuned batch size; ``null`` in the request keeps Spark's defaults."""
+    value = args.get("batchsize", 10_000)
+    return None if value is None else int(value)
+
+
 def spark_jdbc(args: dict[str, Any]) -> dict[str, Any]:
     """Spark's ``df.write.jdbc`` from the lake into ``table``: rows/s (session start excluded)."""
     from spark_staging.baselines import build_jdbc_spark, load_with_spark_jdbc
@@ -93,7 +99,7 @@ def spark_jdbc(args: dict[str, Any]) -> dict[str, Any]:
                 Path(args["lake_dir"]),
                 args["dsn"],
                 args["table"],
-                batchsize=int(args.get("batchsize", 10_000)),
+                batchsize=_batchsize(args),
             )
         )
         for _ in range(max(1, int(args.get("repeats", 1))))

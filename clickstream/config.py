@@ -77,6 +77,8 @@ class Settings:
     analyses_dir: Path = PROJECT_ROOT / "analyses"
     spark_master: str = "local[2]"
     spark_shuffle_partitions: int = 4
+    copy_sessions: int = 2
+    """Connections COPYing events side by side in a load (one server core each)."""
     lateness_days: int = 3
     session_gap_minutes: int = 30
     dbt_target: str = "dev"
@@ -91,6 +93,8 @@ class Settings:
             raise ConfigError(f"session_gap_minutes must be > 0, got {self.session_gap_minutes}.")
         if self.spark_shuffle_partitions <= 0:
             raise ConfigError("spark_shuffle_partitions must be > 0.")
+        if self.copy_sessions <= 0:
+            raise ConfigError(f"copy_sessions must be > 0, got {self.copy_sessions}.")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -112,6 +116,7 @@ class Settings:
         values["lateness_days"] = _env_int(env, "CLICKSTREAM_LATENESS_DAYS", 3)
         values["spark_shuffle_partitions"] = _env_int(env, "CLICKSTREAM_SHUFFLE_PARTITIONS", 4)
         values["dbt_threads"] = _env_int(env, "CLICKSTREAM_DBT_THREADS", 4)
+        values["copy_sessions"] = _env_int(env, "CLICKSTREAM_COPY_SESSIONS", 2)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

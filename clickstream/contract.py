@@ -97,3 +97,17 @@ BOT_USER_AGENT_PATTERN = (
 )
 """User agents staging flags as bots (valid as a Java and a Python regex). The generator draws
 human user agents only from those that do not match, so no shopper is mistaken for a bot."""
+
+BOT_USER_AGENT_HINTS: tuple[str, ...] = (
+    "bot",
+    "crawl",
+    "spider",
+    "headless",
+    "slurp",
+    "phantomjs",
+    "python-requests",
+    "curl/",
+    "wget/",
+)
+"""Lowercase substrings, one inside every alternative of ``BOT_USER_AGENT_PATTERN`` (tested): a
+user agent containing none of them cannot match, so the regex only runs on the few that do."""

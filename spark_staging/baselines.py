@@ -3,8 +3,8 @@
 Each loader copies every ``events/event_date=*/`` partition of a lake into one fresh,
 unindexed table shaped like ``raw.events`` and returns rows per second, so the numbers compare
 the transport alone: Spark's JDBC writer (batched INSERTs), psycopg2 ``executemany`` and — for
-the same work on the production path — :func:`load_with_copy` (Arrow → CSV → COPY, as
-:mod:`spark_staging.load` does).
+the same work on the production path — :func:`load_with_copy` (Arrow → binary COPY, as each of
+:mod:`spark_staging.load`'s COPY sessions does).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from clickstream.config import parse_date, validate_identifier
 from clickstream.db import connection
 from clickstream.errors import ConfigError, EmptyInputError, StageFailedError
 from spark_staging import ddl
-from spark_staging.load import copy_batches, iter_lake_batches, lake_files
+from spark_staging.load import copy_batches, copy_schema, iter_lake_batches, lake_files
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -80,10 +80,10 @@ def lake_event_batches(lake_dir: Path, batch_rows: int) -> Iterator[pa.RecordBat
         raise EmptyInputError(
             f"No event partitions under {lake_dir / 'events'}: run 'clickstream stage' first."
         )
-    columns = ddl.column_names(ddl.EVENT_COLUMNS)
+    schema = copy_schema(ddl.EVENT_COLUMNS)
     for directory in partitions:
         day = parse_date(directory.name.split("=", 1)[1], "lake partition date")
-        yield from iter_lake_batches(lake_files(directory), columns, "event_date", day, batch_rows)
+        yield from iter_lake_batches(lake_files(directory), schema, "event_date", day, batch_rows)
 
 
 def _rate(rows: int, seconds: float, how: str) -> float:
@@ -93,15 +93,15 @@ def _rate(rows: int, seconds: float, how: str) -> float:
 
 
 def load_with_copy(lake_dir: Path, dsn: str, table: str, batch_rows: int = 65_536) -> float:
-    """The production transport (streamed Arrow → CSV → COPY) on the baselines' work."""
+    """The production transport (streamed Arrow → binary COPY, one session) on the
+    baselines' work."""
     prepare_target_table(dsn, table)
     clock = time.perf_counter()
     with connection(dsn) as conn, conn.cursor() as cur:
-        cur.execute("set local timezone = 'UTC'")
         rows = copy_batches(
             cur,
             target_table(table),
-            ddl.column_names(ddl.EVENT_COLUMNS),
+            copy_schema(ddl.EVENT_COLUMNS),
             lake_event_batches(lake_dir, batch_rows),
         )
     return _rate(rows, time.perf_counter() - clock, "COPY")
@@ -128,8 +128,13 @@ def load_with_executemany(lake_dir: Path, dsn: str, table: str) -> float:
     return _rate(rows, time.perf_counter() - clock, "executemany")
 
 
-def jdbc_connection(dsn: str, batchsize: int = 10_000) -> tuple[str, dict[str, str]]:
-    """Translate a libpq DSN (URL or key=value) into a JDBC URL and connection properties."""
+def jdbc_connection(dsn: str, batchsize: int | None = 10_000) -> tuple[str, dict[str, str]]:
+    """Translate a libpq DSN (URL or key=value) into a JDBC URL and connection properties.
+
+    ``batchsize`` tunes the writer (rows per batch, sent as multi-row INSERTs thanks to the
+    driver's ``reWriteBatchedInserts``); ``None`` leaves both at Spark's and the driver's
+    defaults (1,000-row batches of single-row INSERTs), the writer as shipped.
+    """
     parts = parse_dsn(dsn)
     host = parts.get("host", "127.0.0.1")
     if host.startswith("/"):
@@ -140,12 +145,11 @@ def jdbc_connection(dsn: str, batchsize: int = 10_000) -> tuple[str, dict[str, s
         )
     port = parts.get("port", "5432")
     database = parts.get("dbname", parts.get("user", "postgres"))
-    url = f"jdbc:postgresql://{host}:{port}/{database}?reWriteBatchedInserts=true"
-    properties = {
-        "driver": "org.postgresql.Driver",
-        "user": parts.get("user", "postgres"),
-        "batchsize": str(batchsize),
-    }
+    url = f"jdbc:postgresql://{host}:{port}/{database}"
+    properties = {"driver": "org.postgresql.Driver", "user": parts.get("user", "postgres")}
+    if batchsize is not None:
+        url += "?reWriteBatchedInserts=true"
+        properties["batchsize"] = str(batchsize)
     if "password" in parts:
         properties["password"] = parts["password"]
     return url, properties
@@ -199,9 +203,10 @@ def _require_jdbc_driver(spark: SparkSession) -> None:
 
 
 def load_with_spark_jdbc(
-    spark: SparkSession, lake_dir: Path, dsn: str, table: str, batchsize: int = 10_000
+    spark: SparkSession, lake_dir: Path, dsn: str, table: str, batchsize: int | None = 10_000
 ) -> float:
-    """Spark's ``df.write.jdbc`` (batched INSERTs, ``reWriteBatchedInserts=true``)."""
+    """Spark's ``df.write.jdbc``: tuned batches (see :func:`jdbc_connection`), or with
+    ``batchsize=None`` Spark's default settings."""
     _require_jdbc_driver(spark)
     if not any((lake_dir / "events").glob("event_date=*")):
         raise EmptyInputError(

@@ -67,12 +67,18 @@ def build_spark(
         .config("spark.sql.adaptive.coalescePartitions.enabled", "true")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.sql.parquet.compression.codec", "zstd")
+        # Standard INT64 microseconds instead of Spark's legacy INT96: ~10% smaller lake files,
+        # cheaper to encode, and read as zone-aware UTC timestamps by Arrow and DuckDB.
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         # The classified lines are cached once and read three times; compressing that cache
         # (per-column dictionary statistics) cost ≈15% of a staging job's CPU in a profile.
         .config("spark.sql.inMemoryColumnarStorage.compressed", "false")
         # A window buffers each partition group (one device, one event_id) in memory up to
         # this many rows, then spills to disk: bot devices send tens of thousands of events.
         .config("spark.sql.windowExec.buffer.in.memory.threshold", "262144")
+        # Lake writes keep one open file per day instead of sorting each task's rows by day
+        # (the events are written straight from the session window: see lake.replace_partitions).
+        .config("spark.sql.maxConcurrentOutputFileWriters", "16")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")

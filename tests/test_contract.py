@@ -38,3 +38,17 @@ def test_generated_shoppers_never_carry_a_user_agent_staging_calls_a_bot() -> No
     agents = [a for pool in vocab.build_vocabulary(42).user_agents.values() for a in pool]
     assert agents
     assert not [agent for agent in agents if bot.search(agent)]
+
+
+def test_every_bot_pattern_alternative_contains_a_prefilter_hint() -> None:
+    # Staging only runs the regex on agents containing a hint: an alternative without one
+    # would silently stop matching.
+    body = re.fullmatch(r"\(\?i\)\((.*)\)", contract.BOT_USER_AGENT_PATTERN)
+    assert body is not None
+    alternatives = [alt.replace(r"\b", "").lower() for alt in body.group(1).split("|")]
+    assert len(alternatives) > 5
+    missing = [
+        alt for alt in alternatives if not any(h in alt for h in contract.BOT_USER_AGENT_HINTS)
+    ]
+    assert not missing
+    assert all(hint == hint.lower() for hint in contract.BOT_USER_AGENT_HINTS)

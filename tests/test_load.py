@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
+import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg2
 import pyarrow as pa
 import pytest
+from psycopg2 import sql
 
 from clickstream.config import Settings
 from clickstream.errors import (
@@ -19,7 +23,16 @@ from clickstream.errors import (
     WarehouseUnavailableError,
 )
 from spark_staging import ddl
-from spark_staging.load import as_day, csv_friendly, event_window, load_days
+from spark_staging.load import (
+    arrow_type,
+    as_day,
+    conform,
+    copy_batches,
+    copy_schema,
+    event_window,
+    load_days,
+)
+from tests.conftest import create_database, drop_database
 from tests.lake_factory import (
     LAKE_EVENT_SCHEMA,
     make_event,
@@ -266,16 +279,36 @@ def test_spark_int96_timestamps_and_multiple_files_load(
     assert query(fresh_pg_dsn, "select count(*) from raw.events") == [(5,)]
 
 
-def test_zone_aware_timestamps_keep_their_instant_when_made_naive() -> None:
+def test_timestamps_keep_their_instant_whatever_their_zone_and_unit() -> None:
     instant = dt.datetime(2024, 3, 10, 23, 30, tzinfo=dt.UTC)
     berlin = pa.array([instant], pa.timestamp("us", tz="UTC")).cast(
-        pa.timestamp("us", tz="Europe/Berlin")
+        pa.timestamp("ns", tz="Europe/Berlin")
     )
+    naive = pa.array([instant.replace(tzinfo=None)], pa.timestamp("ns"))
+    target = arrow_type("timestamptz not null")
 
-    naive = csv_friendly(berlin)
+    for lake in (berlin, naive):
+        assert conform(lake, target, Path("f"), "c").to_pylist() == [instant]
 
-    assert naive.type == pa.timestamp("us")
-    assert naive.to_pylist() == [instant.replace(tzinfo=None)]
+
+def test_values_a_cast_would_change_fail_the_load_instead() -> None:
+    sub_microsecond = pa.array([1_000_000_001], pa.timestamp("ns"))
+
+    with pytest.raises(StageFailedError, match=r"f: column c \(timestamp\[ns\]\)"):
+        conform(sub_microsecond, arrow_type("timestamptz"), Path("f"), "c")
+
+
+def test_every_raw_column_type_has_a_binary_encoding() -> None:
+    for columns in (
+        ddl.EVENT_COLUMNS,
+        ddl.QUARANTINE_COLUMNS,
+        ddl.USER_COLUMNS,
+        ddl.PRODUCT_COLUMNS,
+    ):
+        assert copy_schema(columns).names == ddl.column_names(columns)
+    assert arrow_type("numeric(14, 2)") == pa.decimal128(14, 2)
+    with pytest.raises(ConfigError, match="jsonb"):
+        arrow_type("jsonb")
 
 
 def test_forged_stats_with_wrong_accepted_count_roll_back_the_whole_day(
@@ -423,3 +456,114 @@ def test_event_dated_just_after_midnight_of_its_arrival_day_is_loaded(
 
     assert result.loaded_rows == 2
     assert raw_state(fresh_pg_dsn)["partitions"][-1] == ("events_p20240311",)
+
+
+def full_raw_events(dsn: str) -> list[tuple[Any, ...]]:
+    """Every column of raw.events but ``_loaded_at``, row by row."""
+    columns = ", ".join(ddl.column_names(ddl.EVENT_COLUMNS))
+    return query(dsn, f"select {columns} from raw.events order by event_id")
+
+
+def many_events(n: int) -> list[dict[str, Any]]:
+    """``n`` events over three event dates, with the awkward values of first_day_events."""
+    awkward = first_day_events()
+    return [
+        {**awkward[i % len(awkward)], "event_id": f"e-{i:04d}", "session_event_seq": i}
+        for i in range(n)
+    ]
+
+
+def test_parallel_sessions_load_the_same_rows_as_one_session(
+    fresh_pg_dsn: str, settings: Settings
+) -> None:
+    """Several sessions each COPY a share of every partition; together they load exactly what
+    one session loads, checksum included."""
+    stage_day(
+        settings.lake_dir,
+        D,
+        many_events(600),
+        quarantine=[make_quarantine(7)],
+        users=[make_user("u-1", D)],
+        products=[make_product("p-1", D)],
+        files_per_partition=3,
+    )
+    reference = create_database(f"clickstream_t_ref_{uuid.uuid4().hex[:10]}")
+    sessions = 3
+    all_copying = threading.Barrier(sessions, timeout=60)
+    copied_by: set[str] = set()
+
+    def one_batch_per_session_first(table: str, rows: int) -> None:
+        """Hold each session at its first batch until all have one: all of them take part."""
+        if table.startswith("events_p") and threading.current_thread().name not in copied_by:
+            copied_by.add(threading.current_thread().name)
+            all_copying.wait()
+
+    try:
+        [single] = load_days(reference, settings, [D], copy_sessions=1)
+        [parallel] = load_days(
+            fresh_pg_dsn,
+            settings,
+            [D],
+            batch_rows=7,
+            copy_sessions=sessions,
+            progress=one_batch_per_session_first,
+        )
+
+        assert len(copied_by) == sessions
+        assert (parallel.loaded_rows, parallel.rows_copied) == (single.loaded_rows, 603)
+        assert full_raw_events(fresh_pg_dsn) == full_raw_events(reference)
+        assert raw_state(fresh_pg_dsn) == raw_state(reference)
+    finally:
+        drop_database(reference.rsplit("/", 1)[1])
+
+
+def test_binary_copy_round_trips_edge_values(fresh_pg_dsn: str) -> None:
+    """Values whose binary encoding differs most from their text: signs, scales, epochs."""
+    columns = (
+        ("n", "numeric(14, 2)"),
+        ("i", "integer"),
+        ("b", "boolean"),
+        ("d", "date"),
+        ("ts", "timestamptz"),
+        ("naive", "timestamp"),
+        ("t", "text"),
+    )
+    numbers = ["0", "-0.01", "0.10", "123456789012.34", "-99.50", None]
+    old = dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC)
+    batch = pa.RecordBatch.from_arrays(
+        [
+            pa.array([None if n is None else Decimal(n) for n in numbers], pa.decimal128(14, 2)),
+            pa.array([0, -1, 2**31 - 1, -(2**31), 7, None], pa.int64()),
+            pa.array([True, False, None, True, False, True]),
+            pa.array([dt.date(1999, 12, 31), dt.date(2000, 1, 1), dt.date(1970, 1, 1)] * 2),
+            pa.array([old, None, old, old, old, old], pa.timestamp("ns", tz="Europe/Berlin")),
+            pa.array([old.replace(tzinfo=None)] * 6, pa.timestamp("ms")),
+            pa.array(["", None, "é€𝄞", "a\tb\\n", 'q"u,o', "x" * 70_000]),
+        ],
+        names=[name for name, _ in columns],
+    )
+    schema = copy_schema(columns)
+    conformed = pa.RecordBatch.from_arrays(
+        [conform(batch.column(f.name), f.type, Path("f"), f.name) for f in schema], schema=schema
+    )
+    conn = psycopg2.connect(fresh_pg_dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(f"create table t ({', '.join(f'{n} {t}' for n, t in columns)})")
+            assert copy_batches(cur, sql.Identifier("t"), schema, [conformed]) == 6
+            cur.execute("select * from t")
+            rows = cur.fetchall()
+    finally:
+        conn.close()
+
+    assert [r[0] for r in rows] == [None if n is None else Decimal(n) for n in numbers]
+    assert [r[1] for r in rows] == [0, -1, 2**31 - 1, -(2**31), 7, None]
+    assert [r[2] for r in rows] == [True, False, None, True, False, True]
+    assert [r[3] for r in rows] == [
+        dt.date(1999, 12, 31),
+        dt.date(2000, 1, 1),
+        dt.date(1970, 1, 1),
+    ] * 2
+    assert [r[4] for r in rows] == [old, None, old, old, old, old]
+    assert {r[5] for r in rows} == {dt.datetime(1969, 12, 31, 23, 59, 59, 999000)}
+    assert [r[6] for r in rows] == ["", None, "é€𝄞", "a\tb\\n", 'q"u,o', "x" * 70_000]

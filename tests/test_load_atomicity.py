@@ -1,4 +1,5 @@
-"""A day is replaced atomically: a killed load changes nothing, concurrent loads serialise."""
+"""A day is replaced atomically: a killed load changes nothing a reader sees (its unattached
+loading tables are dropped by the next load), concurrent loads serialise."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from clickstream.config import PROJECT_ROOT, Settings
-from spark_staging.load import LoadResult, load_days
+from spark_staging.load import LoadResult, _DayLoader, load_days
 from tests.conftest import create_database, drop_database
 from tests.lake_factory import make_event, make_quarantine, stage_day
 from tests.test_load import query, raw_state
@@ -32,19 +33,30 @@ SLOW_LOAD_SCRIPT = textwrap.dedent(
     """
     import datetime as dt, pathlib, sys, time
     from clickstream.config import Settings
-    from spark_staging.load import load_days
+    from spark_staging import load
 
-    dsn, lake_dir, marker, day = sys.argv[1:5]
+    dsn, lake_dir, marker, day, stall = sys.argv[1:6]
+
+    def stall_here(what):
+        pathlib.Path(marker).write_text(what)
+        time.sleep(600)
 
     def stall_during_events_copy(table, rows):
-        if table.startswith("events_p"):
-            pathlib.Path(marker).write_text(table)
-            time.sleep(600)
+        if stall == "copy" and table.startswith("events_p"):
+            stall_here(table)
 
-    load_days(dsn, Settings(lake_dir=pathlib.Path(lake_dir)), [dt.date.fromisoformat(day)],
-              batch_rows=2, progress=stall_during_events_copy)
+    def stall_before_primary_keys(loader, cur, built):
+        stall_here("committed")
+
+    if stall == "committed":
+        load._DayLoader.add_primary_keys = stall_before_primary_keys
+    load.load_days(dsn, Settings(lake_dir=pathlib.Path(lake_dir)), [dt.date.fromisoformat(day)],
+                   batch_rows=2, progress=stall_during_events_copy)
     """
 )
+"""Runs a load that stalls, to be killed, while its COPY sessions send events ("copy") or
+once they have committed every event into the loading tables ("committed"), before the day's
+transaction builds their keys and swaps them in."""
 
 
 def wait_for(condition: Any, what: str) -> None:
@@ -69,50 +81,82 @@ def events(prefix: str, n: int) -> list[dict[str, Any]]:
     return [make_event(f"{prefix}-{i:03d}", D - dt.timedelta(days=i % 2), D) for i in range(n)]
 
 
-def test_load_killed_during_copy_leaves_previous_day_intact_and_rerun_completes(
-    fresh_pg_dsn: str, tmp_settings: Settings, tmp_path: Path
-) -> None:
-    stage_day(tmp_settings.lake_dir, D, events("old", 10), quarantine=[make_quarantine(1)])
-    load_days(fresh_pg_dsn, tmp_settings, [D])
-    before = raw_state(fresh_pg_dsn)
-    stage_day(tmp_settings.lake_dir, D, events("new", 20))
+def loading_tables(dsn: str) -> list[tuple[Any, ...]]:
+    return query(dsn, "select tablename from pg_tables where tablename like '%%loading' order by 1")
+
+
+def active_event_copies(dsn: str) -> int:
+    [(count,)] = query(
+        dsn,
+        "select count(*) from pg_stat_activity where datname = current_database() "
+        "and query ilike 'copy %%events_p%%_loading%%' and state = 'active'",
+    )
+    return int(count)
+
+
+def start_slow_load(
+    dsn: str, settings: Settings, tmp_path: Path, stall: str
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start SLOW_LOAD_SCRIPT; return the process and the file it writes once stalled."""
     script = tmp_path / "slow_load.py"
     script.write_text(SLOW_LOAD_SCRIPT)
-    marker = tmp_path / "copying"
-
+    marker = tmp_path / "stalled"
     process = subprocess.Popen(
         [
             sys.executable,
             str(script),
-            fresh_pg_dsn,
-            str(tmp_settings.lake_dir),
+            dsn,
+            str(settings.lake_dir),
             str(marker),
             D.isoformat(),
+            stall,
         ],
         cwd=PROJECT_ROOT,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
     )
+    return process, marker
+
+
+@pytest.mark.parametrize("stall", ["copy", "committed"])
+def test_killed_load_leaves_previous_day_intact_and_rerun_completes(
+    fresh_pg_dsn: str, tmp_settings: Settings, tmp_path: Path, stall: str
+) -> None:
+    """Killed while its sessions COPY, or after they committed the new day into the loading
+    tables: readers still see the old day, and the next load drops the leftovers."""
+    stage_day(tmp_settings.lake_dir, D, events("old", 10), quarantine=[make_quarantine(1)])
+    load_days(fresh_pg_dsn, tmp_settings, [D])
+    before = raw_state(fresh_pg_dsn)
+    stage_day(tmp_settings.lake_dir, D, events("new", 20))
+
+    process, marker = start_slow_load(fresh_pg_dsn, tmp_settings, tmp_path, stall)
     try:
-        wait_for(marker.exists, "the load to start copying events")
-        assert query(
-            fresh_pg_dsn,
-            "select count(*) from pg_stat_activity where query ilike "
-            "'copy %%events_p%%_loading%%' and state = 'active'",
-        ) == [(1,)]
+        wait_for(marker.exists, f"the load to stall ({stall})")
+        if stall == "copy":
+            wait_for(
+                lambda: active_event_copies(fresh_pg_dsn) == Settings().copy_sessions,
+                "every COPY session to be sending events",
+            )
+        else:
+            assert active_event_copies(fresh_pg_dsn) == 0
+            [(rows,)] = query(fresh_pg_dsn, "select count(*) from raw.events_p20240310_loading")
+            assert rows == 10, "the sessions committed the new events before the swap"
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(WAIT_SECONDS)
     wait_for(lambda: other_backends(fresh_pg_dsn) == 0, "PostgreSQL to abort the killed load")
 
-    assert raw_state(fresh_pg_dsn) == before
-    assert query(
-        fresh_pg_dsn, "select count(*) from pg_tables where tablename like '%%loading'"
-    ) == [(0,)]
+    assert raw_state(fresh_pg_dsn) == before, "the old day, and only it, is still attached"
+    if stall == "committed":
+        assert loading_tables(fresh_pg_dsn) == [
+            ("events_p20240309_loading",),
+            ("events_p20240310_loading",),
+        ], "committed loading tables are left behind, unattached"
     [result] = load_days(fresh_pg_dsn, tmp_settings, [D])
     assert result.loaded_rows == 20
     after = raw_state(fresh_pg_dsn)
     assert [row[0] for row in after["events"]] == [f"new-{i:03d}" for i in range(20)]
     assert after["quarantine"] == []
+    assert loading_tables(fresh_pg_dsn) == [], "the rerun dropped the killed load's leftovers"
 
 
 @pytest.fixture()
@@ -123,21 +167,41 @@ def reference_dsn() -> Iterator[str]:
     drop_database(name)
 
 
+@pytest.mark.parametrize("hold", ["copy", "swap"])
 def test_concurrent_loads_of_the_same_day_serialise_and_end_like_one_load(
-    fresh_pg_dsn: str, reference_dsn: str, tmp_settings: Settings
+    fresh_pg_dsn: str,
+    reference_dsn: str,
+    tmp_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    hold: str,
 ) -> None:
+    """The first load is held while it COPYs, or once its loading tables are full; the second
+    must wait on the advisory locks, not drop or refill those tables under it."""
     stage_day(tmp_settings.lake_dir, D, events("e", 30), quarantine=[make_quarantine(4)])
     load_days(reference_dsn, tmp_settings, [D])
     single_load = raw_state(reference_dsn)
-    first_copying = threading.Event()
+    first_held = threading.Event()
     release_first = threading.Event()
     results: dict[str, LoadResult] = {}
     errors: list[BaseException] = []
 
-    def hold_during_copy(table: str, rows: int) -> None:
-        if not first_copying.is_set():
-            first_copying.set()
+    def hold_first() -> None:
+        if not first_held.is_set():
+            first_held.set()
             release_first.wait(WAIT_SECONDS)
+
+    def hold_during_copy(table: str, rows: int) -> None:
+        if hold == "copy" and table.startswith("events_p"):
+            hold_first()
+
+    swap = _DayLoader.swap_partitions
+
+    def hold_before_swap(loader: _DayLoader, cur: Any, built: Any) -> None:
+        if hold == "swap":
+            hold_first()
+        swap(loader, cur, built)
+
+    monkeypatch.setattr(_DayLoader, "swap_partitions", hold_before_swap)
 
     def run(name: str, **kwargs: Any) -> None:
         try:
@@ -151,7 +215,7 @@ def test_concurrent_loads_of_the_same_day_serialise_and_end_like_one_load(
     second = threading.Thread(target=run, args=("second",))
     first.start()
     try:
-        wait_for(first_copying.is_set, "the first load to start copying")
+        wait_for(first_held.is_set, f"the first load to be held ({hold})")
         second.start()
         wait_for(
             lambda: (

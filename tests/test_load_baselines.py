@@ -85,6 +85,12 @@ def test_jdbc_url_is_derived_from_url_and_keyword_dsns() -> None:
     assert url == "jdbc:postgresql://127.0.0.1:5432/x?reWriteBatchedInserts=true"
 
 
+def test_untuned_jdbc_writer_keeps_spark_and_driver_defaults() -> None:
+    url, props = jdbc_connection("postgresql://bob@db.local/wh", batchsize=None)
+    assert url == "jdbc:postgresql://db.local:5432/wh"
+    assert props == {"driver": "org.postgresql.Driver", "user": "bob"}
+
+
 JDBC_SCRIPT = textwrap.dedent(
     """
     import pathlib, sys

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from pyspark.sql import Row
 from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
-from spark_staging.bots import flag_bots
+from spark_staging.bots import BOT_USER_AGENT, bot_user_agent, flag_bots
 from spark_staging.dedupe import deduplicate
 from spark_staging.schema import LAKE_EVENT_SCHEMA, LANDING_EVENT_COLUMNS
 from spark_staging.sessionize import sessionize
@@ -110,6 +111,34 @@ def test_bot_flag_by_user_agent_and_by_more_than_120_events_a_minute(spark):
     assert not any(flagged[f"b{i}"] for i in range(120))
     assert flagged["c"] is True
     assert flagged["later"] is False  # a quiet minute of the same device is not flagged
+
+
+def test_bot_user_agent_prefilter_agrees_with_the_regex_alone(spark):
+    agents = [
+        None,
+        "",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36",
+        "Mozilla/5.0 (compatible; GOOGLEBOT/2.1; +http://www.google.com/bot.html)",
+        "Mozilla/5.0 (compatible; bingbot/2.0)",
+        "AdsBot-Google (+http://www.google.com/adsbot.html)",
+        "Mozilla/5.0 (X11) HeadlessChrome/119.0",
+        "python-requests/2.31",
+        "PYTHON-REQUESTS/2.31",
+        "curl/8.4.0",
+        "Wget/1.21",
+        "Mozilla/5.0 (compatible; Yahoo! Slurp)",
+        "Baiduspider/2.0",
+        "some WebCrawler",
+        "robotics-lab-browser/1.0",  # 'bot' inside a word, no boundary: not a bot
+        "Mozilla/5.0 (Linux; Android 13; CUBOT X30)",  # 'BOT' then ')' is a word boundary
+        "Mozilla/5.0 (compatible; K\u212aBot)",  # a non-ASCII agent still decided by the regex
+    ]
+    df = spark.createDataFrame([(a,) for a in agents], "useragent string")
+    got = [r.flag for r in df.select(bot_user_agent(F.col("useragent")).alias("flag")).collect()]
+    pattern = re.compile(BOT_USER_AGENT)
+    expected = [None if a is None else bool(pattern.search(a)) for a in agents]
+    assert got == expected
+    assert sum(bool(flag) for flag in got) >= 10
 
 
 def _typed_events(spark, rows: list[dict]):

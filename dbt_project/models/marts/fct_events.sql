@@ -103,16 +103,20 @@ restitched_events as (
         existing.currency,
         existing.is_bot
     from {{ this }} as existing
-    inner join events as stitched
-        on
-            existing.event_date = stitched.event_date
-            and existing.event_id = stitched.event_id
+    -- one primary-key probe of the events per row (`limit 1` keeps the subquery a probe): a
+    -- join let the planner scan and stitch every event of the history for these few rows
+    -- (0.85 s against 0.18 s for 3.7K rows of 616K)
+    cross join lateral (
+        select events.user_id
+        from events
+        where
+            events.event_date = existing.event_date
+            and events.event_id = existing.event_id
+        limit 1
+    ) as stitched
     where
         -- a list, not a join: the anonymous_id index finds the devices' few rows
         existing.anonymous_id = any(array(select anonymous_id from restitched_devices))
-        -- the same devices on the events side, so their scan drops other devices' rows before
-        -- the identity join; a hashed `in`, as `= any(array(...))` searched the list once per row
-        and stitched.anonymous_id in (select anonymous_id from restitched_devices)
         and not (existing.event_date >= {{ window_start() }} and existing.event_date < {{ window_end() }})
 ),
 

@@ -85,32 +85,6 @@ scoped_events as (
 
 {% endif %}
 
-ordered_events as (
-    select
-        session_id,
-        channel_key,
-        device_key,
-        row_number() over (
-            partition by session_id order by event_ts, session_event_seq, event_id
-        ) as position_from_start
-    from scoped_events
-),
-
-landing_events as (
-    select
-        ordered_events.session_id,
-        ordered_events.channel_key,
-        channels.channel,
-        ordered_events.device_key,
-        devices.device_type
-    from ordered_events
-    left join channels
-        on ordered_events.channel_key = channels.channel_key
-    left join devices
-        on ordered_events.device_key = devices.device_key
-    where ordered_events.position_from_start = 1
-),
-
 aggregated as (
     select
         session_id,
@@ -126,6 +100,10 @@ aggregated as (
         (array_agg(page_path order by event_ts desc, session_event_seq desc, event_id desc) filter (
             where page_path is not null
         ))[1] as exit_page_path,
+        -- the landing event's keys: the session's first event (small sorts per aggregate and
+        -- session, where a row_number() window sorted every event and a join matched it back)
+        (array_agg(channel_key order by event_ts, session_event_seq, event_id))[1] as channel_key,
+        (array_agg(device_key order by event_ts, session_event_seq, event_id))[1] as device_key,
         count(*) as event_count,
         count(*) filter (where event_name = 'page_view') as page_view_count,
         count(*) filter (where event_name = 'product_viewed') as product_view_count,
@@ -144,14 +122,14 @@ aggregated as (
 sessions as (
     select
         aggregated.*,
-        landing_events.channel_key,
-        landing_events.channel,
-        landing_events.device_key,
-        landing_events.device_type,
+        channels.channel,
+        devices.device_type,
         coalesce(aggregated.user_id, aggregated.anonymous_id) as user_key
     from aggregated
-    inner join landing_events
-        on aggregated.session_id = landing_events.session_id
+    left join channels
+        on aggregated.channel_key = channels.channel_key
+    left join devices
+        on aggregated.device_key = devices.device_key
 ),
 
 {% if is_incremental() %}

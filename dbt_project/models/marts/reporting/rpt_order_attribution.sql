@@ -11,8 +11,16 @@ orders as (
     select * from {{ ref('fct_orders') }}
 ),
 
-sessions as (
-    select * from {{ ref('fct_sessions') }}
+sessions as not materialized (
+    -- read twice, each time straight from the table: a materialized copy cost more than a
+    -- second scan and hid the table's statistics from the planner
+    select
+        session_id,
+        user_id,
+        anonymous_id,
+        session_start_ts,
+        channel
+    from {{ ref('fct_sessions') }}
     where not is_bot
 ),
 
@@ -30,19 +38,18 @@ converting as (
 ),
 
 touchpoints as (
+    -- one group per order rather than window functions over every (order, session) pair
     select
         converting.order_id,
-        sessions.channel,
-        row_number() over (
-            partition by converting.order_id
-            order by sessions.session_start_ts, sessions.session_id
-        ) as touch_number,
-        count(*) over (partition by converting.order_id) as touchpoint_count
+        (array_agg(sessions.channel order by sessions.session_start_ts, sessions.session_id))[1]
+            as first_touch_channel,
+        count(*) as touchpoint_count
     from converting
     inner join sessions
         on
             converting.visitor_key = coalesce(sessions.user_id, sessions.anonymous_id)
             and converting.session_start_ts >= sessions.session_start_ts
+    group by converting.order_id
 ),
 
 final as (
@@ -55,7 +62,7 @@ final as (
         converting.ordered_at::timestamp as ordered_at,
 
         -- attribution
-        coalesce(first_touch.channel, converting.converting_channel, 'unknown')
+        coalesce(first_touch.first_touch_channel, converting.converting_channel, 'unknown')
             as first_touch_channel,
         coalesce(converting.converting_channel, 'unknown') as last_touch_channel,
         coalesce(first_touch.touchpoint_count, 0)::integer as touchpoint_count,
@@ -64,9 +71,7 @@ final as (
         converting.revenue::numeric(14, 2) as revenue
     from converting
     left join touchpoints as first_touch
-        on
-            converting.order_id = first_touch.order_id
-            and first_touch.touch_number = 1
+        on converting.order_id = first_touch.order_id
 )
 
 select * from final
