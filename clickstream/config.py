@@ -76,7 +76,8 @@ class Settings:
     dbt_project_dir: Path = PROJECT_ROOT / "dbt_project"
     analyses_dir: Path = PROJECT_ROOT / "analyses"
     spark_master: str = "local[2]"
-    spark_shuffle_partitions: int = 4
+    spark_shuffle_partitions: int = 64
+    """Upper bound per shuffle; AQE coalesces to ~64 MB partitions (spark_staging.session)."""
     copy_sessions: int = 2
     """Connections COPYing events side by side in a load (one server core each)."""
     lateness_days: int = 3
@@ -114,7 +115,7 @@ class Settings:
         if env.get("CLICKSTREAM_SPARK_MASTER"):
             values["spark_master"] = env["CLICKSTREAM_SPARK_MASTER"]
         values["lateness_days"] = _env_int(env, "CLICKSTREAM_LATENESS_DAYS", 3)
-        values["spark_shuffle_partitions"] = _env_int(env, "CLICKSTREAM_SHUFFLE_PARTITIONS", 4)
+        values["spark_shuffle_partitions"] = _env_int(env, "CLICKSTREAM_SHUFFLE_PARTITIONS", 64)
         values["dbt_threads"] = _env_int(env, "CLICKSTREAM_DBT_THREADS", 4)
         values["copy_sessions"] = _env_int(env, "CLICKSTREAM_COPY_SESSIONS", 2)
         values.update({k: v for k, v in overrides.items() if v is not None})

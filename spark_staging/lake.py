@@ -98,29 +98,25 @@ def replace_partitions(
     column: str,
     days: Iterable[dt.date],
     sort_within: tuple[str, ...] = (),
-    spread_by: tuple[str, ...] = (),
     *,
     reshuffle: bool = True,
 ) -> None:
     """Make partitions ``days`` of ``root`` hold exactly ``df``'s rows (others untouched).
 
-    ``df`` rows must all fall in ``days``. Repartitioning by the partition column alone gives
-    one file per partition, written by one task: for a big day that is one core compressing
-    every row. ``spread_by`` also hashes on those columns, so a day is split into up to
-    ``spark.sql.shuffle.partitions`` files written in parallel (AQE merges them again when the
-    day is small).
+    ``df`` rows must all fall in ``days``. By default the rows are repartitioned by the
+    partition column (one file per day) and sorted within it by ``sort_within``.
 
     ``reshuffle=False`` writes ``df`` as it is partitioned and ordered: each task writes its
     rows of each day to a file of its own (Spark keeps one writer per day open,
-    ``spark.sql.maxConcurrentOutputFileWriters``, instead of sorting by day). For a frame that
-    a window has just shuffled and sorted, that saves a second shuffle and sort of every row;
-    ``sort_within`` and ``spread_by`` are then ignored.
+    ``spark.sql.maxConcurrentOutputFileWriters``, instead of sorting by day), so a big day is
+    written by every core. For a frame that a window has just shuffled and sorted, that saves
+    a second shuffle and sort of every row; ``sort_within`` is then ignored.
     """
     days = sorted(set(days))
     scratch = root.parent / f"_scratch_{root.name}_{uuid.uuid4().hex[:8]}"
     out = df
     if reshuffle:
-        out = out.repartition(column, *spread_by)
+        out = out.repartition(column)
         if sort_within:
             out = out.sortWithinPartitions(column, *sort_within)
     try:

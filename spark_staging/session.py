@@ -39,13 +39,16 @@ docs/benchmarks.md; a cluster's long-lived executors keep the default JIT.
 def build_spark(
     master: str = "local[2]",
     app_name: str = "clickstream-staging",
-    shuffle_partitions: int = 4,
+    shuffle_partitions: int = 64,
 ) -> SparkSession:
     """Return a SparkSession configured for this pipeline.
 
-    Few shuffle partitions and AQE keep small daily batches from exploding into thousands of
-    tiny tasks and files; UTC everywhere so dates never depend on the machine's zone; the
-    executors use this interpreter so Python UDF-free code and Arrow conversions agree.
+    ``shuffle_partitions`` is an upper bound: AQE coalesces each shuffle into partitions of
+    about 64 MB (size first, not parallelism first), so a small daily batch runs as one or a
+    few tasks and files while a 10M-event day is split into ~50 tasks whose cached blocks fit
+    the heap (with a fixed 4 partitions, a 10M-event day cached 600 MB blocks, and reading one
+    back from disk ran out of heap). UTC everywhere so dates never depend on the machine's
+    zone; the executors use this interpreter so Python UDF-free code and Arrow conversions agree.
     """
     ensure_java()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -62,9 +65,10 @@ def build_spark(
         .config("spark.driver.extraJavaOptions", driver_java)
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-        .config("spark.default.parallelism", str(shuffle_partitions))
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.sql.adaptive.coalescePartitions.enabled", "true")
+        .config("spark.sql.adaptive.coalescePartitions.parallelismFirst", "false")
+        .config("spark.sql.adaptive.advisoryPartitionSizeInBytes", "64m")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.sql.parquet.compression.codec", "zstd")
         # Standard INT64 microseconds instead of Spark's legacy INT96: ~10% smaller lake files,

@@ -46,6 +46,7 @@ MINUTE = "_minute"
 
 
 def minute_of(ts: Column) -> Column:
+    """``ts`` truncated to its UTC minute (the session sort's prefix, the bot rule's bucket)."""
     return F.date_trunc("minute", ts)
 
 

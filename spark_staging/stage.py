@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from py4j.protocol import Py4JJavaError
 from pyspark import StorageLevel
+from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
@@ -138,8 +141,33 @@ def stage_days(
     check_lake_dir(settings)
     results: list[StageStats] = []
     for run in runs:
-        results.extend(_stage_run(spark, settings, run))
+        try:
+            results.extend(_stage_run(spark, settings, run))
+        except (Py4JJavaError, PySparkException) as exc:
+            raise _spark_failed(run, exc) from exc
     return results
+
+
+def _spark_failed(days: list[dt.date], exc: BaseException) -> StageFailedError:
+    """One clear line for a Spark job that failed, instead of a Java stack trace.
+
+    Running out of heap is the failure a bigger day meets first, so it names the two knobs.
+    """
+    text = str(exc)
+    if "OutOfMemoryError" in text:
+        cause = (
+            "the Spark driver ran out of memory; raise CLICKSTREAM_SPARK_DRIVER_MEMORY "
+            f"(now {os.environ.get('CLICKSTREAM_SPARK_DRIVER_MEMORY', '4g')}) or stage fewer "
+            "days per run"
+        )
+    else:
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        cause = lines[0][:300] if lines else type(exc).__name__
+    return StageFailedError(
+        f"Staging {days[0]}..{days[-1]} failed in Spark: {cause}. Re-run 'clickstream stage' "
+        "for these days: a complete run replaces whatever this one wrote (--debug shows the "
+        "trace)."
+    )
 
 
 def check_lines(spark: SparkSession, settings: Settings, days: list[dt.date]) -> DataFrame:

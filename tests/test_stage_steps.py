@@ -198,3 +198,18 @@ def test_unparseable_timestamp_is_bad_type_not_missing_field(spark):
     out = _typed_events(spark, [row]).first()
     assert out.reason == "bad_type"
     assert "dvce_created_ts 'yesterday'" in out.detail
+
+
+def test_a_spark_failure_becomes_one_clear_line_naming_the_memory_knob():
+    from pyspark.errors import PySparkException
+
+    from clickstream.errors import StageFailedError
+    from spark_staging.stage import _spark_failed
+
+    days = [dt.date(2024, 3, 1), dt.date(2024, 3, 2)]
+    oom = _spark_failed(days, PySparkException("java.lang.OutOfMemoryError: Java heap space"))
+    assert isinstance(oom, StageFailedError)
+    assert "2024-03-01..2024-03-02" in str(oom)
+    assert "CLICKSTREAM_SPARK_DRIVER_MEMORY" in str(oom)
+    other = _spark_failed(days, PySparkException("Task failed\n\tat org.apache.spark.Foo"))
+    assert "Task failed" in str(other) and "org.apache" not in str(other)
