@@ -41,3 +41,12 @@ class StageFailedError(ClickstreamError):
     """An external step (Spark job, dbt invocation) failed; the message names the step."""
 
     exit_code = 1
+
+
+def headline(exc: BaseException, limit: int = 300) -> str:
+    """The first non-blank line of ``exc``'s message, at most ``limit`` characters.
+
+    Spark's errors carry a whole Java stack trace; its first line is the summary a user needs.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0][:limit] if lines else type(exc).__name__

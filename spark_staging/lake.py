@@ -25,7 +25,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructField, StructType
 
 from clickstream.config import Settings
-from clickstream.errors import ConfigError, StageFailedError
+from clickstream.errors import ConfigError, StageFailedError, headline
 
 logger = logging.getLogger(__name__)
 
@@ -160,8 +160,7 @@ def _write_failed(root: Path, exc: BaseException) -> StageFailedError:
     text = str(exc)
     cause = next((problem for problem in _OS_PROBLEMS if problem in text), None)
     if cause is None:
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        cause = lines[0][:300] if lines else type(exc).__name__
+        cause = headline(exc)
     return StageFailedError(
         f"Writing the lake under {root} failed: {cause}. Nothing was replaced (the previous "
         "partitions are intact); free disk space or fix the folder, then re-run "

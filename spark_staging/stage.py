@@ -38,7 +38,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
 from clickstream.config import Settings
-from clickstream.errors import ConfigError, StageFailedError
+from clickstream.errors import ConfigError, StageFailedError, headline
 from spark_staging.bots import flag_bots
 from spark_staging.dedupe import ORDER_COLUMNS, deduplicate
 from spark_staging.extracts import known_products, stage_extracts
@@ -161,8 +161,7 @@ def _spark_failed(days: list[dt.date], exc: BaseException) -> StageFailedError:
             "days per run"
         )
     else:
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        cause = lines[0][:300] if lines else type(exc).__name__
+        cause = headline(exc)
     return StageFailedError(
         f"Staging {days[0]}..{days[-1]} failed in Spark: {cause}. Re-run 'clickstream stage' "
         "for these days: a complete run replaces whatever this one wrote (--debug shows the "
