@@ -42,8 +42,9 @@ How, and why:
   (input = accepted + quarantined + duplicates), the rows of ``raw.events`` with arrival D must
   equal ``accepted`` and the quarantine rows loaded must equal the quarantined total; otherwise
   the transaction rolls back and :class:`StageFailedError` says which figure disagrees.
-  ``raw.load_audit`` gets one row per arrival day (replaced on reload) with those figures and an
-  md5 of the day's sorted event_ids.
+  ``raw.load_audit`` gets one row per arrival day (replaced on reload) with those figures and
+  :func:`events_checksum`, a sum of the day's event_id hashes that the counting scan computes
+  on the way (an md5 of the sorted ids needed a sort of every id and a 36 MB string).
 
 Measured on the 2-core dev box while other jobs kept it busy (load average 5–7, so ±30%), on
 a staged 1M-event day (989,703 events + 137K quarantine and extract rows), ``load_days`` wall
@@ -52,11 +53,27 @@ time, variants interleaved, medians: the previous single-session CSV + FREEZE lo
 2 sessions had been 19.7 s against 24.3 s). With no idle core the second session adds little:
 binary COPY is most of the gain. Against Spark's JDBC writer in the same interleaved rounds
 (3): before 51K events/s = 1.6x the tuned writer's 32K, now 94K = 2.9x (1 session 85K), the
-bare binary COPY transport 140K = 4.3x. Where a 2-session load's time goes: events COPY
-(quarantine and extracts overlapped) 6–11 s, primary key 2.5–4 s, arrival figures 1.5–2.7 s.
-Tried without gain: ``maintenance_work_mem`` up to 1 GB for the key build, ``work_mem`` for the
-checksum's sort (in memory is no faster than spilled), ``collate "C"`` on the key. pgpq holds
-the GIL while encoding (1.1 s per 1M events, two threads no faster than one): fine on two
+bare binary COPY transport 140K = 4.3x. The hash-sum checksum then replaced the md5 of the
+sorted ids (the same box, now also running another engineer's Spark jobs, load average 6–8,
+so ±30% or worse; 6 interleaved rounds of old loader, new loader, tuned JDBC writer, bare COPY,
+medians, on a 989,703-event day): the arrival figures phase went from 1.40 s to 0.37 s, the
+other phases did not change (quarantine and extracts 2.5–3.4 s overlapped with the events COPY
+3.8–3.9 s, primary key 2.8–2.9 s in PostgreSQL's parallel build, commit 0.25 s); ``load_days``
+89K -> 92K events/s against the writer's 29K (3.1x -> 3.2x; the bare COPY 88K in that noise),
+and 77K -> 107K in a 5-round run without the JDBC writer. The machine, not the loader's
+design, sets those figures: every phase is CPU-bound on two shared cores. Tried without gain
+then (interleaved, medians): building the keys in the COPY sessions (``create unique index``,
+promoted with ``add primary key using index`` in the swap) while the day's transaction
+counted the loading tables under SHARE locks, 107K vs 107K events/s (one partition holds the
+whole day, whose key already gets two parallel workers; the figures scan it overlapped costs
+0.3 s); 3 COPY sessions 95K vs 107K; batches of 16K rows 92K and of 256K rows 77K vs 107K;
+one session with ``create`` + ``copy ... freeze`` in one transaction (the key build then
+finds the hint bits set) 3.8–4.4 s COPY against 3.0 s for two sessions, key build no faster;
+``synchronous_commit = off`` for the COPY sessions (safe: the day's COMMIT flushes their WAL)
+no difference. Earlier: ``maintenance_work_mem`` up to 1 GB for the key build (re-checked: a
+serial build is 2.3 s against 1.2 s for the default parallel one, 256 MB no faster),
+``work_mem`` for the old checksum's sort, ``collate "C"`` on the key. pgpq holds the GIL while
+encoding (0.9–1.1 s of CPU per 1M events, Parquet decoding another 0.7 s): fine on two
 cores, while more would want processes. Earlier single-session findings that still hold:
 DELETE + COPY into the indexed live partition took 6.2–7.7 s against 4.9–5.4 s for a fresh
 table + key after + ATTACH (200K events) and left dead tuples; a prefetch thread encoding ahead
@@ -105,6 +122,12 @@ LOCK_NAMESPACE = 0x636C6B  # "clk": first key of every advisory lock this loader
 SCHEMA_LOCK_KEY = 0
 """Second key of the lock serialising ``create ... if not exists`` (not concurrency-safe)."""
 
+EVENT_ID_HASH_SUM_SQL = "coalesce(sum(hashtextextended(event_id, 0)), 0)"
+"""The exact (numeric) sum of the rows' 64-bit event_id hashes: :func:`events_checksum`."""
+
+CHECKSUM_PREFIX = "hsum64:"
+"""Marks ``raw.load_audit.events_checksum`` values of this definition (older rows hold an md5)."""
+
 ProgressHook = Callable[[str, int], None]
 """Called as each batch is encoded for COPY with (table, rows in the batch): progress bars,
 tests. The COPY sessions call it from their threads, so it must be thread-safe."""
@@ -152,6 +175,19 @@ class LakeStats:
             f"{self.quarantined} + duplicates {self.duplicates_exact} exact + "
             f"{self.duplicates_payload} payload (= {explained})"
         )
+
+
+def events_checksum(hash_sum: int) -> str:
+    """``raw.load_audit.events_checksum`` from the sum of ``hashtextextended(event_id, 0)``
+    (signed 64-bit) over the day's rows, summed exactly (numeric, no overflow).
+
+    A sum is order-independent, so PostgreSQL computes it in the counting scan instead of
+    sorting the ids first; it fingerprints the set of ids (any id added, lost or changed
+    moves it, barring a 2^-64 coincidence), which is what the audit compares. The hash is
+    the one hash partitioning relies on, so it stays stable across PostgreSQL versions, but
+    it differs between little- and big-endian servers (docs/contracts.md §3).
+    """
+    return f"{CHECKSUM_PREFIX}{hash_sum}"
 
 
 # --------------------------------------------------------------------------- lake paths
@@ -700,22 +736,22 @@ class _DayLoader:
                 cur.execute(statement)
 
     def arrival_figures(self, cur: pg.cursor) -> tuple[int, str]:
-        """Rows of raw.events with this arrival_date and the md5 of their event_ids sorted
-        bytewise (``collate "C"``: locale-independent, and twice as fast) joined by ','.
+        """Rows of raw.events with this arrival_date and their :func:`events_checksum`, in
+        one scan that neither sorts nor builds a string (the md5 of the sorted ids it replaces
+        sorted ~1M ids into a 36 MB string: 1.1-1.9 s against ~0.2-0.4 s).
 
         Events of arrival D have event_date >= D - L (older ones are quarantined ``too_late``),
         so the predicate prunes every older partition. Later partitions are scanned: a row of
         arrival D stranded there would be counted and fail the reconciliation, not hide.
         """
         cur.execute(
-            "select count(*), "
-            "md5(coalesce(string_agg(event_id, ',' order by event_id collate \"C\"), '')) "
+            f"select count(*), {EVENT_ID_HASH_SUM_SQL} "
             "from raw.events where arrival_date = %s and event_date >= %s",
             (self.day, self.window[0]),
         )
         row = cur.fetchone()
         assert row is not None
-        return int(row[0]), str(row[1])
+        return int(row[0]), events_checksum(int(row[1]))
 
     def replace_day_rows(self, cur: pg.cursor) -> tuple[int, int, int]:
         """Replace the day's quarantine rows, users and products; return their row counts."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import random
 import threading
 import uuid
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,60 @@ def raw_state(dsn: str) -> dict[str, Any]:
             "from raw.load_audit order by 1",
         ),
     }
+
+
+_MASK32 = 0xFFFFFFFF
+
+
+def _rot(x: int, k: int) -> int:
+    return ((x << k) | (x >> (32 - k))) & _MASK32
+
+
+def _mix(a: int, b: int, c: int) -> tuple[int, int, int]:
+    for shift_a, shift_b, shift_c in ((4, 6, 8), (16, 19, 4)):
+        a = ((a - c) & _MASK32) ^ _rot(c, shift_a)
+        c = (c + b) & _MASK32
+        b = ((b - a) & _MASK32) ^ _rot(a, shift_b)
+        a = (a + c) & _MASK32
+        c = ((c - b) & _MASK32) ^ _rot(b, shift_c)
+        b = (b + a) & _MASK32
+    return a, b, c
+
+
+def _final(a: int, b: int, c: int) -> tuple[int, int, int]:
+    c = ((c ^ b) - _rot(b, 14)) & _MASK32
+    a = ((a ^ c) - _rot(c, 11)) & _MASK32
+    b = ((b ^ a) - _rot(a, 25)) & _MASK32
+    c = ((c ^ b) - _rot(b, 16)) & _MASK32
+    a = ((a ^ c) - _rot(c, 4)) & _MASK32
+    b = ((b ^ a) - _rot(a, 14)) & _MASK32
+    c = ((c ^ b) - _rot(b, 24)) & _MASK32
+    return a, b, c
+
+
+def hashtextextended(text: str) -> int:
+    """PostgreSQL's ``hashtextextended(text, 0)`` re-implemented from its C source
+    (``hash_bytes_extended``, Bob Jenkins' lookup3, on a little-endian server): an
+    independent computation to check the loader's checksum against."""
+    key = text.encode()
+    a = b = c = (0x9E3779B9 + len(key) + 3923095) & _MASK32
+    while len(key) >= 12:
+        a = (a + int.from_bytes(key[0:4], "little")) & _MASK32
+        b = (b + int.from_bytes(key[4:8], "little")) & _MASK32
+        c = (c + int.from_bytes(key[8:12], "little")) & _MASK32
+        a, b, c = _mix(a, b, c)
+        key = key[12:]
+    a = (a + int.from_bytes(key[0:4], "little")) & _MASK32
+    b = (b + int.from_bytes(key[4:8], "little")) & _MASK32
+    c = (c + (int.from_bytes(key[8:11], "little") << 8)) & _MASK32
+    a, b, c = _final(a, b, c)
+    value = (b << 32) | c
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def expected_checksum(event_ids: Iterable[str]) -> str:
+    """``raw.load_audit.events_checksum`` as docs/contracts.md §3 defines it."""
+    return f"hsum64:{sum(map(hashtextextended, event_ids))}"
 
 
 def first_day_events() -> list[dict[str, Any]]:
@@ -193,8 +248,7 @@ def test_audit_row_reconciles_with_staging_stats(
     assert input_rows == accepted + quarantined + exact + payload == 6 + 2 + 2 + 1
     assert loaded == accepted == 6
     assert by_reason == {"bad_type": 1, "malformed": 1}
-    expected = ",".join(sorted(f"e-{n}" for n in range(1, 7)))
-    assert checksum == hashlib.md5(expected.encode()).hexdigest()
+    assert checksum == expected_checksum(f"e-{n}" for n in range(1, 7))
 
 
 def test_reload_of_same_day_is_idempotent(
@@ -567,3 +621,111 @@ def test_binary_copy_round_trips_edge_values(fresh_pg_dsn: str) -> None:
     assert [r[4] for r in rows] == [old, None, old, old, old, old]
     assert {r[5] for r in rows} == {dt.datetime(1969, 12, 31, 23, 59, 59, 999000)}
     assert [r[6] for r in rows] == ["", None, "é€𝄞", "a\tb\\n", 'q"u,o', "x" * 70_000]
+
+
+# --------------------------------------------------------------------------- checksum and keys
+
+
+def test_python_hashtextextended_matches_postgres(fresh_pg_dsn: str) -> None:
+    """The test's reimplementation is only an independent check if it agrees with the server:
+    every length around lookup3's 12-byte blocks, multi-byte UTF-8 included."""
+    rng = random.Random(20240310)
+    alphabet = "abcXYZ019-_ é€😀"
+    texts = ["", "e-1", "0123456789ab"] + [
+        "".join(rng.choice(alphabet) for _ in range(length))
+        for length in range(41)
+        for _ in range(3)
+    ]
+    rows = query(
+        fresh_pg_dsn, "select t, hashtextextended(t, 0) from unnest(%s::text[]) as t", (texts,)
+    )
+    assert rows == [(text, hashtextextended(text)) for text in texts]
+
+
+def primary_keys(dsn: str) -> list[tuple[Any, ...]]:
+    """Each partition's primary key constraint, its index and the parent index it belongs to."""
+    return query(
+        dsn,
+        "select t.relname, i.relname, parent.relname from pg_inherits p "
+        "join pg_class t on t.oid = p.inhrelid "
+        "join pg_constraint k on k.conrelid = t.oid and k.contype = 'p' "
+        "join pg_class i on i.oid = k.conindid "
+        "join pg_inherits pi on pi.inhrelid = i.oid "
+        "join pg_class parent on parent.oid = pi.inhparent "
+        "where p.inhparent = 'raw.events'::regclass order by 1",
+    )
+
+
+def test_checksum_and_keys_of_a_window_of_partitions(fresh_pg_dsn: str, settings: Settings) -> None:
+    """Three partitions COPYed by three sessions: the checksum is the sum of the ids' hashes
+    computed here, each partition has its primary key, attached to the parent's, and a reload
+    (keys rebuilt under the same names) changes nothing."""
+    events = many_events(300)
+    stage_day(settings.lake_dir, D, events, files_per_partition=2)
+    expected = expected_checksum(str(event["event_id"]) for event in events)
+
+    for _ in range(2):
+        [result] = load_days(fresh_pg_dsn, settings, [D], batch_rows=11, copy_sessions=3)
+        assert result.loaded_rows == 300
+        assert query(fresh_pg_dsn, "select events_checksum from raw.load_audit") == [(expected,)]
+        assert primary_keys(fresh_pg_dsn) == [
+            (f"events_p{day:%Y%m%d}", f"events_p{day:%Y%m%d}_pkey", "events_pkey")
+            for day in (days_before(2), days_before(1), D)
+        ]
+    with pytest.raises(psycopg2.errors.UniqueViolation):
+        query(fresh_pg_dsn, "insert into raw.events select * from raw.events limit 1")
+
+
+def test_checksum_differs_when_one_id_differs() -> None:
+    ids = [f"e-{n}" for n in range(1, 7)]
+    assert expected_checksum(ids) == expected_checksum(reversed(ids))
+    assert expected_checksum(ids) != expected_checksum([*ids[:-1], "e-7"])
+
+
+def test_duplicate_event_id_fails_the_key_build_and_changes_nothing(
+    fresh_pg_dsn: str, settings: Settings, staged_first_day: list[dict[str, Any]]
+) -> None:
+    """A primary key build failing in the day's transaction (after the COPY sessions have
+    committed the loading tables) rolls the whole day back and drops the loading tables."""
+    load_days(fresh_pg_dsn, settings, [D])
+    before = raw_state(fresh_pg_dsn)
+    schema = LAKE_EVENT_SCHEMA.append(pa.field("event_date", pa.date32()))
+    rows = [make_event("e-1", D, D), make_event("e-2", D, D), make_event("e-1", D, D)]
+    write_partition(settings.lake_dir / "events" / f"event_date={D}", rows, schema)
+
+    with pytest.raises(StageFailedError, match=r"rolled back.*events_p20240310_loading_pkey"):
+        load_days(fresh_pg_dsn, settings, [D])
+    assert raw_state(fresh_pg_dsn) == before
+    assert (
+        query(fresh_pg_dsn, "select tablename from pg_tables where tablename like '%%loading'")
+        == []
+    )
+
+
+def test_row_of_the_arrival_day_stranded_after_the_window_fails_the_reconciliation(
+    fresh_pg_dsn: str, settings: Settings, staged_first_day: list[dict[str, Any]]
+) -> None:
+    """Rows of the day in partitions after the window, which the load does not replace,
+    count too (the arrival figures scan every partition from D - L on), so they fail it."""
+    load_days(fresh_pg_dsn, settings, [D])
+    later = D + dt.timedelta(days=5)
+    conn = psycopg2.connect(fresh_pg_dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "create table raw.events_p20240315 partition of raw.events "
+                "for values from (%s) to (%s)",
+                (later, later + dt.timedelta(days=1)),
+            )
+            cur.execute(
+                "create temp table stray as select * from raw.events where event_id = 'e-1'"
+            )
+            cur.execute("update stray set event_id = 'stray', event_date = %s", (later,))
+            cur.execute("insert into raw.events select * from stray")
+    finally:
+        conn.close()
+    before = raw_state(fresh_pg_dsn)
+
+    with pytest.raises(StageFailedError, match=r"raw\.events would hold 7 rows .* accepted 6"):
+        load_days(fresh_pg_dsn, settings, [D])
+    assert raw_state(fresh_pg_dsn) == before
