@@ -233,6 +233,36 @@ def test_incremental_marts_equal_a_full_refresh_row_for_row(
     assert incremental == table_rows(full_refresh_dsn, f"marts.{table}")
 
 
+def test_parsed_user_agents_equal_parsing_every_agent_of_the_history(
+    warehouse: dict[str, Any], full_refresh_dsn: str
+) -> None:
+    """Built a window at a time, the agent lookup holds every agent, parsed as a full refresh."""
+    table = "intermediate.int_user_agents__parsed"
+    incremental = table_rows(warehouse["dsn"], table)
+    assert incremental, "no agents: the comparison would prove nothing"
+    assert incremental == table_rows(full_refresh_dsn, table)
+    agents = query(
+        warehouse["dsn"], "select distinct useragent from raw.events where useragent != ''"
+    )
+    assert sorted(row[0] for row in incremental) == sorted(row[0] for row in agents)
+
+
+def test_agents_parsed_by_other_macros_are_parsed_again(
+    warehouse: dict[str, Any], dbt_target: Path
+) -> None:
+    """A stored parse from other parsing macros (another parser_version) never survives a build."""
+    dsn = warehouse["dsn"]
+    table = "intermediate.int_user_agents__parsed"
+    expected = table_rows(dsn, table)
+    query(
+        dsn,
+        f"update {table} set browser = 'Stale', parser_version = 'old' where useragent in "
+        f"(select useragent from {table} order by useragent limit 2)",
+    )
+    build_day(dsn, DAYS[-1], LATENESS_DAYS, target_path=dbt_target)
+    assert table_rows(dsn, table) == expected
+
+
 # --- point in time and SCD2 ---------------------------------------------------------------
 
 

@@ -16,6 +16,8 @@
     {%- set columns = arg_dict['dest_columns'] | map(attribute='name') | map('lower') | list -%}
     {%- set dest_cols_csv = get_quoted_csv(columns) -%}
     {%- set compared = columns | reject('equalto', unique_key) | list -%}
+    {%- set target_in_window = 'existing.' ~ column ~ ' >= ' ~ start ~ ' and existing.' ~ column ~ ' < ' ~ window_end() -%}
+    {%- set new_in_window = 'coalesce(new.' ~ column ~ ' >= ' ~ start ~ ' and new.' ~ column ~ ' < ' ~ window_end() ~ ', false)' -%}
     delete from {{ target }} as existing
     where
         existing.{{ column }} >= {{ start }} and existing.{{ column }} < {{ window_end() }}
@@ -34,19 +36,53 @@
     where
         existing.{{ unique_key }} = new.{{ unique_key }}
         -- a list as well as the join: the key's index finds the few rows, where a hash join
-        -- read the whole table (0.4 s against 0.9 s for 84K keys on 616K rows)
-        and existing.{{ unique_key }} = any(array(select {{ unique_key }} from {{ source }}))
-        and not (existing.{{ column }} >= {{ start }} and existing.{{ column }} < {{ window_end() }})
+        -- read the whole table. Only keys that can be outside the window are probed: those of
+        -- the new rows outside it, and those of the new rows inside it that no row left in the
+        -- window carries (new rows, changed rows, rows moved into the window). The rows the
+        -- window still holds are hashed from its date range, not probed one by one (at 30 days,
+        -- 616K events: 0.16 s against 0.62 s when all 84K keys were probed).
+        and existing.{{ unique_key }} = any(array(
+            select new.{{ unique_key }}
+            from {{ source }} as new
+            where not {{ new_in_window }}
+            union all
+            select new.{{ unique_key }}
+            from {{ source }} as new
+            where
+                {{ new_in_window }}
+                and new.{{ unique_key }} not in (
+                    select existing.{{ unique_key }}
+                    from {{ target }} as existing
+                    where {{ target_in_window }}
+                )
+        ))
+        and not ({{ target_in_window }})
         and ({% for name in compared %}new.{{ adapter.quote(name) }}{{ ', ' if not loop.last }}{% endfor %})
         is distinct from
         ({% for name in compared %}existing.{{ adapter.quote(name) }}{{ ', ' if not loop.last }}{% endfor %});
 
+    -- every row left with a new row's key now equals that row, window column included, so a new
+    -- row inside the window need only be looked for among the window's rows (hashed from the
+    -- date range: a whole-table anti join hashed all 616K keys, 0.50 s) and one outside it by
+    -- its key (the few re-stitched rows)
     insert into {{ target }} ({{ dest_cols_csv }})
     select {{ dest_cols_csv }}
     from {{ source }} as new
-    where not exists (
-        select
-        from {{ target }} as existing
-        where existing.{{ unique_key }} = new.{{ unique_key }}
-    )
+    where
+        {{ new_in_window }}
+        and new.{{ unique_key }} not in (
+            select existing.{{ unique_key }}
+            from {{ target }} as existing
+            where {{ target_in_window }}
+        )
+    union all
+    select {{ dest_cols_csv }}
+    from {{ source }} as new
+    where
+        not {{ new_in_window }}
+        and not exists (
+            select
+            from {{ target }} as existing
+            where existing.{{ unique_key }} = new.{{ unique_key }}
+        )
 {%- endmacro %}

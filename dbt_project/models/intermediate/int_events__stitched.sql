@@ -12,14 +12,23 @@ identities as (
     select * from {{ ref('int_identity__stitched') }}
 ),
 
+user_agents as (
+    select * from {{ ref('int_user_agents__parsed') }}
+),
+
 stitched as (
     select
         events.*,
         events.user_id as logged_user_id,
-        coalesce(events.user_id, identities.user_id) as stitched_user_id
+        coalesce(events.user_id, identities.user_id) as stitched_user_id,
+        -- no agent (null or empty) parses as 'Other', as the macros do
+        coalesce(user_agents.browser, 'Other') as browser,
+        coalesce(user_agents.os, 'Other') as os
     from events
     left join identities
         on events.anonymous_id = identities.anonymous_id
+    left join user_agents
+        on events.useragent = user_agents.useragent
 ),
 
 final as (

@@ -7,21 +7,6 @@ source as (
     select * from {{ source('raw', 'events') }}
 ),
 
-user_agents as (
-    -- each distinct agent parsed once: the regexes cost ≈11 µs a row, and a day of 1M events
-    -- has ~1K agents. The group by keeps the parse at this level (a subquery without it is
-    -- pulled up and parsed per row again) and lets the planner drop the join when browser and
-    -- os are not read. The source again, not `source`: a CTE read twice is materialized, and a
-    -- date filter on the view would no longer reach the events' partitions.
-    select
-        useragent,
-        {{ ua_browser('useragent') }} as browser,
-        {{ ua_os('useragent') }} as os
-    from {{ source('raw', 'events') }}
-    where useragent != ''
-    group by useragent
-),
-
 renamed as (
     select
         -- ids
@@ -78,13 +63,8 @@ derived as (
     select
         renamed.*,
         {{ channel_grouping('renamed.utm_source', 'renamed.utm_medium', 'renamed.refr_medium') }}
-            as channel,
-        -- no agent (null or empty) parses as 'Other', as the macros do
-        coalesce(user_agents.browser, 'Other') as browser,
-        coalesce(user_agents.os, 'Other') as os
+            as channel
     from renamed
-    left join user_agents
-        on renamed.useragent = user_agents.useragent
 )
 
 select * from derived

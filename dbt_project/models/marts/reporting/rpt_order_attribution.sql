@@ -4,6 +4,10 @@
 -- the earliest of them, last touch the converting session itself. Orders whose session is
 -- missing from fct_sessions fall back to channel 'unknown' (0 touchpoints) rather than
 -- disappearing, so attributed revenue always equals total revenue.
+-- No merge joins: the planner cannot estimate the visitors of `converting` (a CTE) and chose to
+-- sort every session by visitor for a merge join; a hash join is twice as fast (at 30 days ×
+-- 20,000 events/day, 169K sessions, 5.9K orders: 0.60-0.76 s against 1.28-1.58 s, interleaved).
+{{ config(pre_hook=["set local enable_mergejoin = off"]) }}
 
 with
 
