@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg2.extensions
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -25,7 +29,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from clickstream.charts import render_charts
+from clickstream.charts import CHART_OF, draw_png, write_charts
 from clickstream.config import Settings
 from clickstream.dashboard import render_dashboard
 from clickstream.db import connect
@@ -89,11 +93,17 @@ def run_analyses(
         task = bar.add_task("compiling analyses (dbt)", total=len(specs) + 3)
         compiled = compile_analyses(dsn, settings.dbt_project_dir, target_path)
         bar.advance(task)
-        results = _execute_all(dsn, specs, compiled, bar, task)
+        pngs: dict[str, bytes] = {}
+
+        def draw(result: AnalysisResult) -> None:
+            if (spec := CHART_OF.get(result.name)) is not None:
+                pngs[result.name] = draw_png(spec, result)
+
+        results = _execute_all(dsn, specs, compiled, bar, task, on_result=draw)
         for result in results:
             write_csv(result, out_dir / "analyses" / f"{result.name}.csv")
-        bar.update(task, description="rendering charts", advance=1)
-        charts = render_charts(results, out_dir / "charts")
+        bar.update(task, description="writing charts", advance=1)
+        charts = write_charts(pngs, out_dir / "charts")
         bar.update(task, description="writing dashboard", advance=1)
         generated_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
         dashboard = render_dashboard(results, charts, out_dir / "dashboard.html", generated_at)
@@ -117,36 +127,94 @@ def run_analyses(
     return report
 
 
+def query_sessions() -> int:
+    """Analyses run side by side on this many connections (one per core, 2 to 4).
+
+    Each query runs on one PostgreSQL backend while this process mostly waits, so a second
+    session uses the other core; meanwhile the main thread draws the charts of the results
+    already in (matplotlib, CPU-bound), instead of drawing them all after the last query.
+    """
+    return max(2, min(4, os.cpu_count() or 2))
+
+
 def _execute_all(
     dsn: str,
     specs: list[AnalysisSpec],
     compiled: dict[str, str],
     bar: Progress,
     task: TaskID,
+    on_result: Callable[[AnalysisResult], None] = lambda _result: None,
 ) -> list[AnalysisResult]:
+    """Run every analysis (read-only, :func:`query_sessions` at a time); results in spec order.
+
+    ``on_result`` is called in this thread as each result arrives, in completion order. Every
+    analysis runs even when one fails; the failures are then raised together.
+    """
     if missing := [spec.name for spec in specs if spec.name not in compiled]:
         raise StageFailedError(
             f"dbt compiled no SQL for analyses {', '.join(missing)}: is analysis-paths in "
             "dbt_project/dbt_project.yml pointing at the analyses folder?"
         )
-    results: list[AnalysisResult] = []
-    errors: list[str] = []
-    conn = connect(dsn, options="-c timezone=UTC")
+    sessions = _ThreadConnections(dsn)
+    done: dict[str, AnalysisResult] = {}
+    errors: dict[str, str] = {}
     try:
-        for spec in specs:
-            bar.update(task, description=f"analysis {spec.name}")
+        with ThreadPoolExecutor(query_sessions(), thread_name_prefix="analysis") as pool:
+            futures = {
+                pool.submit(
+                    lambda spec: execute_analysis(sessions.get(), spec, compiled[spec.name]),
+                    spec,
+                ): spec
+                for spec in specs
+            }
             try:
-                results.append(execute_analysis(conn, spec, compiled[spec.name]))
-            except StageFailedError as exc:
-                errors.append(str(exc))
-            bar.advance(task)
+                for future in as_completed(futures):
+                    spec = futures[future]
+                    bar.update(task, description=f"analysis {spec.name}", advance=1)
+                    try:
+                        result = future.result()
+                    except StageFailedError as exc:
+                        errors[spec.name] = str(exc)
+                        continue
+                    done[spec.name] = result
+                    on_result(result)
+            except BaseException:
+                for future in futures:  # e.g. no connection: don't run the queued analyses
+                    future.cancel()
+                raise
     finally:
-        conn.close()
+        sessions.close()
     if errors:
         raise StageFailedError(
-            f"{len(errors)} of {len(specs)} analyses failed. " + " | ".join(errors)
+            f"{len(errors)} of {len(specs)} analyses failed. "
+            + " | ".join(errors[spec.name] for spec in specs if spec.name in errors)
         )
-    return results
+    return [done[spec.name] for spec in specs]
+
+
+class _ThreadConnections:
+    """One connection per worker thread (a psycopg2 connection runs one query at a time)."""
+
+    def __init__(self, dsn: str):
+        self._dsn = dsn
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[psycopg2.extensions.connection] = []
+
+    def get(self) -> psycopg2.extensions.connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self._dsn, options="-c timezone=UTC")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
 
 
 @contextmanager

@@ -8,6 +8,7 @@ analysis returned no rows (a brand-new warehouse).
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -497,22 +498,42 @@ CHARTS: tuple[ChartSpec, ...] = (
 """The charts, in dashboard order; analyses not listed appear as tables only."""
 
 
+CHART_OF: dict[str, ChartSpec] = {spec.analysis: spec for spec in CHARTS}
+"""The chart of each analysis that has one."""
+
+
 def render_charts(results: Sequence[AnalysisResult], out_dir: Path) -> list[Path]:
     """Draw every chart whose analysis ran; return the PNG paths in dashboard order."""
+    return write_charts(
+        {r.name: draw_png(CHART_OF[r.name], r) for r in results if r.name in CHART_OF}, out_dir
+    )
+
+
+def write_charts(pngs: Mapping[str, bytes], out_dir: Path) -> list[Path]:
+    """Write PNGs drawn by :func:`draw_png` (keyed by analysis); return paths in dashboard order.
+
+    Drawing and writing are apart so that charts can be drawn while other analyses still run,
+    and written only once every analysis succeeded.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    by_name = {result.name: result for result in results}
     paths: list[Path] = []
     for spec in CHARTS:
-        result = by_name.get(spec.analysis)
-        if result is None:
-            continue
-        paths.append(render_chart(spec, result, out_dir / f"{spec.analysis}.png"))
-    logger.debug("rendered %d charts into %s", len(paths), out_dir)
+        if spec.analysis in pngs:
+            path = out_dir / f"{spec.analysis}.png"
+            path.write_bytes(pngs[spec.analysis])
+            paths.append(path)
+    logger.debug("wrote %d charts into %s", len(paths), out_dir)
     return paths
 
 
 def render_chart(spec: ChartSpec, result: AnalysisResult, path: Path) -> Path:
     """Draw one chart (or a 'no data' placeholder) and save it as PNG."""
+    path.write_bytes(draw_png(spec, result))
+    return path
+
+
+def draw_png(spec: ChartSpec, result: AnalysisResult) -> bytes:
+    """One chart (or a 'no data' placeholder) as PNG bytes."""
     fig = plt.figure(figsize=spec.size, dpi=100)
     try:
         if result.rows:
@@ -523,7 +544,8 @@ def render_chart(spec: ChartSpec, result: AnalysisResult, path: Path) -> Path:
             ax.set_axis_off()
         fig.suptitle(spec.title, fontsize=13, fontweight="bold")
         fig.tight_layout()
-        fig.savefig(path, format="png")
+        png = io.BytesIO()
+        fig.savefig(png, format="png")
     finally:
         plt.close(fig)
-    return path
+    return png.getvalue()
