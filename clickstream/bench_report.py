@@ -25,7 +25,10 @@ STAGE_NOTES = {
         "numpy draws, then CSV text built with Arrow and written in 50K-row slices; one thread "
         "simulates the next chunk while another renders the current one. Linear in events."
     ),
-    "spark_start": "JVM and SparkSession start: a fixed cost, independent of size.",
+    "spark_start": (
+        "the wait for the SparkSession once generation is done: the JVM starts in the "
+        "background while the generator writes (a fixed cost, independent of size)."
+    ),
     "stage": (
         "one Spark job on local[2] with a C1-only JIT. Task CPU per million lines: ≈24 s to "
         "split, parse and validate the lines and shuffle them by event_id, ≈18 s to sort them "
@@ -35,15 +38,19 @@ STAGE_NOTES = {
         "write straight from it (no further shuffle); the JVM's JIT and GC threads add ≈35 s."
     ),
     "load": (
-        "a single PostgreSQL session: COPY is CPU-bound in the server (text parsing, tuple "
-        "forming), then the primary key is built once per partition; Arrow→CSV encoding "
-        "on the client overlaps with it."
+        "binary COPY (Arrow → pgpq) in 2 sessions into unattached loading tables, then one "
+        "transaction builds each primary key (PostgreSQL's parallel build), swaps the "
+        "partitions in, counts and fingerprints the day's rows in one scan and audits; the "
+        "quarantine and extracts are COPYed meanwhile on the transaction's own connection."
     ),
     "transform": (
-        "one `dbt build`: a fixed 3–5 s of parse/compile plus models and tests; the "
-        "slowest nodes are listed below."
+        "one in-process `dbt build` (dbtRunner: partial parse, compile, models and tests on "
+        "4 threads); the slowest nodes are listed below."
     ),
-    "analyze": "the analyses' SQL plus matplotlib rendering of every chart and the dashboard.",
+    "analyze": (
+        "one dbt compile of the analyses, then their SQL on one connection per core while "
+        "the main thread draws the chart of each result as it arrives, then the dashboard."
+    ),
 }
 
 

@@ -44,7 +44,7 @@ def run_all(
     With ``source='rees46'`` the export files decide the days; ``days``/``start_date`` are ignored.
     """
     from clickstream.warehouse import check_connection, resolve_dsn
-    from spark_staging.session import spark_for
+    from spark_staging.session import spark_in_background
 
     dsn = resolve_dsn(settings)
     check_connection(dsn)
@@ -78,7 +78,7 @@ def run_all(
             )
         steps_per_day = 4 if land_day else 3
         task = progress.add_task("starting Spark", total=len(day_list) * steps_per_day + 2)
-        spark = spark_for(settings)
+        spark_session = spark_in_background(settings)  # starts while the first day lands
 
         def on_stage(step: str, day: dt.date) -> None:
             progress.update(task, description=f"{day} {step}", advance=1)
@@ -88,7 +88,9 @@ def run_all(
                 progress.update(task, description=f"{day} generate", advance=1)
                 manifest = land_day(day)
                 results.setdefault(day, DayResult(day)).landed_rows = manifest.rows["events"]
-            process_days(settings, dsn, [day], spark=spark, on_stage=on_stage, results=results)
+            process_days(
+                settings, dsn, [day], spark=spark_session(), on_stage=on_stage, results=results
+            )
         summary = RunSummary(days=[results[d] for d in day_list])
         totals = warehouse_totals(dsn)
         summary.events = int(totals["events"])

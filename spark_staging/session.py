@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from pyspark.sql import SparkSession
 
@@ -96,3 +98,20 @@ def build_spark(
 def spark_for(settings: Settings, app_name: str = "clickstream-staging") -> SparkSession:
     """The SparkSession a run's settings ask for (master URL and shuffle partitions)."""
     return build_spark(settings.spark_master, app_name, settings.spark_shuffle_partitions)
+
+
+def spark_in_background(
+    settings: Settings, app_name: str = "clickstream-staging"
+) -> Callable[[], SparkSession]:
+    """Start :func:`spark_for` in a thread; return a function that waits for the session.
+
+    The JVM takes seconds to start and the pipeline has other work first (generating the
+    first landing day), so the two overlap. A failure to start (no Java) is raised by the
+    returned function, where the session is first needed. PySpark installs its Ctrl-C
+    handler only from the main thread; an interrupt still stops the run (the JVM exits with
+    the process).
+    """
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-start")
+    future = pool.submit(spark_for, settings, app_name)
+    pool.shutdown(wait=False)
+    return future.result
