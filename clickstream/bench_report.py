@@ -536,7 +536,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"Parameters: sizes {params['sizes']}, repeats {params['repeats']} (medians reported), "
         f"quick={params['quick']}, Spark `{params['spark_master']}`, "
-        f"{params['shuffle_partitions']} shuffle partitions, "
+        "shuffle partitions ~1 per 200 MB of landing CSV "
+        f"(at most {params['shuffle_partitions']}), "
         f"lateness {params['lateness_days']} days. "
         f"Total benchmark time {report['total_seconds']:,.0f} s.",
         "",

@@ -77,7 +77,8 @@ class Settings:
     analyses_dir: Path = PROJECT_ROOT / "analyses"
     spark_master: str = "local[2]"
     spark_shuffle_partitions: int = 64
-    """Upper bound per shuffle; AQE coalesces to ~64 MB partitions (spark_staging.session)."""
+    """Upper bound per shuffle: staging uses ~1 per 200 MB of landing CSV (see
+    spark_staging.stage.shuffle_partitions_for)."""
     copy_sessions: int = 2
     """Connections COPYing events side by side in a load (one server core each)."""
     lateness_days: int = 3

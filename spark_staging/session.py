@@ -45,12 +45,11 @@ def build_spark(
 ) -> SparkSession:
     """Return a SparkSession configured for this pipeline.
 
-    ``shuffle_partitions`` is an upper bound: AQE coalesces each shuffle into partitions of
-    about 64 MB (size first, not parallelism first), so a small daily batch runs as one or a
-    few tasks and files while a 10M-event day is split into ~50 tasks whose cached blocks fit
-    the heap (with a fixed 4 partitions, a 10M-event day cached 600 MB blocks, and reading one
-    back from disk ran out of heap). UTC everywhere so dates never depend on the machine's
-    zone; the executors use this interpreter so Python UDF-free code and Arrow conversions agree.
+    ``shuffle_partitions`` is the session's default and an upper bound: staging sets each
+    run's own count from the size of its landing files (``stage.shuffle_partitions_for``:
+    4 for a 1M-event day on 2 cores, 20 for 10M), and AQE still merges tiny ones. UTC
+    everywhere so dates never depend on the machine's zone; the executors use this
+    interpreter so Python UDF-free code and Arrow conversions agree.
     """
     ensure_java()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -69,8 +68,6 @@ def build_spark(
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.sql.adaptive.coalescePartitions.enabled", "true")
-        .config("spark.sql.adaptive.coalescePartitions.parallelismFirst", "false")
-        .config("spark.sql.adaptive.advisoryPartitionSizeInBytes", "64m")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.sql.parquet.compression.codec", "zstd")
         # Standard INT64 microseconds instead of Spark's legacy INT96: ~10% smaller lake files,

@@ -14,6 +14,7 @@ from spark_staging.dedupe import deduplicate
 from spark_staging.schema import LAKE_EVENT_SCHEMA, LANDING_EVENT_COLUMNS
 from spark_staging.sessionize import sessionize
 from spark_staging.skew import correct_clock_skew
+from spark_staging.stage import shuffle_partitions_for
 from spark_staging.validate import parse_fields, validate
 from tests.test_stage_support import csv_line, event, ms
 
@@ -213,3 +214,13 @@ def test_a_spark_failure_becomes_one_clear_line_naming_the_memory_knob():
     assert "CLICKSTREAM_SPARK_DRIVER_MEMORY" in str(oom)
     other = _spark_failed(days, PySparkException("Task failed\n\tat org.apache.spark.Foo"))
     assert "Task failed" in str(other) and "org.apache" not in str(other)
+
+
+def test_shuffle_partitions_follow_the_landing_size_in_whole_waves() -> None:
+    mib = 1024 * 1024
+    assert shuffle_partitions_for(40 * mib, 2, 64) == 4  # a small day: two waves of 2
+    assert shuffle_partitions_for(408 * mib, 2, 64) == 4  # 1M events
+    assert shuffle_partitions_for(3_900 * mib, 2, 64) == 20  # 10M events: ~200 MB each
+    assert shuffle_partitions_for(3_900 * mib, 8, 64) == 24  # whole waves of 8 cores
+    assert shuffle_partitions_for(100_000 * mib, 2, 64) == 64  # the configured upper bound
+    assert shuffle_partitions_for(0, 2, 2) == 2
