@@ -76,6 +76,15 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _hide_py4j_root_records(record: logging.LogRecord) -> bool:
+    """Drop what py4j logs through the root logger: a lost gateway call with its traceback.
+
+    py4j calls ``logging.info(...)`` itself, so its own logger's level does not apply; the
+    stage that lost the JVM reports it once, as a clear error (--debug keeps the records).
+    """
+    return "py4j" not in Path(record.pathname).parts
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
@@ -104,6 +113,9 @@ def main(
     )
     for noisy in ("py4j", "pyspark", "urllib3", "matplotlib", "PIL", "pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not debug:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_hide_py4j_root_records)
     try:
         ctx.obj = Settings.from_env(
             pg_dsn=pg_dsn,

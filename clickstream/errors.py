@@ -49,4 +49,6 @@ def headline(exc: BaseException, limit: int = 300) -> str:
     Spark's errors carry a whole Java stack trace; its first line is the summary a user needs.
     """
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("An error occurred while calling"):
+        lines = [lines[1].removeprefix(": ")]  # py4j's wrapper line: the Java error is next
     return lines[0][:limit] if lines else type(exc).__name__

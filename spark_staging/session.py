@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from py4j.protocol import Py4JError
+from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
 from clickstream.config import Settings
-from clickstream.errors import JavaMissingError
+from clickstream.errors import ConfigError, JavaMissingError, headline
+
+logger = logging.getLogger(__name__)
 
 
 def ensure_java() -> None:
@@ -87,9 +92,31 @@ def build_spark(
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", os.environ.get("CLICKSTREAM_SPARK_DRIVER_MEMORY", "4g"))
     )
-    spark = builder.getOrCreate()
+    _quiet_accumulator_server()
+    try:
+        spark = builder.getOrCreate()
+    except (Py4JError, PySparkException) as exc:  # e.g. a driver memory below Spark's minimum
+        raise ConfigError(
+            f"Spark could not start: {headline(exc)} (settings: CLICKSTREAM_SPARK_DRIVER_MEMORY, "
+            "CLICKSTREAM_SPARK_MASTER; --debug shows the trace)."
+        ) from exc
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def _quiet_accumulator_server() -> None:
+    """Log at debug level, instead of printing a traceback, when PySpark's accumulator server
+    loses the JVM it serves (an OutOfMemoryError exits a local-mode JVM): the stage reports
+    that failure itself, as one clear line."""
+    from pyspark import accumulators
+
+    def handle_error(_server: object, _request: object, _client_address: object) -> None:
+        logger.debug("PySpark accumulator server: connection to the JVM lost", exc_info=True)
+
+    for name in ("AccumulatorTCPServer", "AccumulatorUnixServer"):
+        server = getattr(accumulators, name, None)
+        if server is not None:
+            server.handle_error = handle_error
 
 
 def spark_for(settings: Settings, app_name: str = "clickstream-staging") -> SparkSession:

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from py4j.protocol import Py4JJavaError
+from py4j.protocol import Py4JError, Py4JJavaError
 from pyspark import StorageLevel
 from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -149,7 +149,7 @@ def stage_days(
     for run in runs:
         try:
             results.extend(_stage_run(spark, settings, run))
-        except (Py4JJavaError, PySparkException) as exc:
+        except (Py4JError, PySparkException, ConnectionError) as exc:
             raise _spark_failed(run, exc) from exc
     return results
 
@@ -160,14 +160,17 @@ def _spark_failed(days: list[dt.date], exc: BaseException) -> StageFailedError:
     Running out of heap is the failure a bigger day meets first, so it names the two knobs.
     """
     text = str(exc)
+    memory = (
+        "raise CLICKSTREAM_SPARK_DRIVER_MEMORY "
+        f"(now {os.environ.get('CLICKSTREAM_SPARK_DRIVER_MEMORY', '4g')}) or stage fewer days "
+        "per run"
+    )
     if "OutOfMemoryError" in text:
-        cause = (
-            "the Spark driver ran out of memory; raise CLICKSTREAM_SPARK_DRIVER_MEMORY "
-            f"(now {os.environ.get('CLICKSTREAM_SPARK_DRIVER_MEMORY', '4g')}) or stage fewer "
-            "days per run"
-        )
-    else:
+        cause = f"the Spark driver ran out of memory; {memory}"
+    elif isinstance(exc, Py4JJavaError | PySparkException):
         cause = headline(exc)
+    else:  # the gateway lost the JVM: in local mode a task's OutOfMemoryError exits it
+        cause = f"the Spark JVM stopped (in local mode, most likely out of memory: {memory})"
     return StageFailedError(
         f"Staging {days[0]}..{days[-1]} failed in Spark: {cause}. Re-run 'clickstream stage' "
         "for these days: a complete run replaces whatever this one wrote (--debug shows the "
@@ -326,8 +329,7 @@ def _stage_run(spark: SparkSession, settings: Settings, days: list[dt.date]) -> 
         accepted = classified.where(F.col("outcome") == ACCEPTED)
         rewritten = _rebuild_events(settings, days, accepted, lake_events)
     finally:
-        checked.unpersist()
-        classified.unpersist()
+        _unpersist_quietly(checked, classified)
     stage_extracts(spark, settings, days)
     written = _written_counts(spark, settings, days, rewritten)
     seconds = time.perf_counter() - started
@@ -347,6 +349,16 @@ def _stage_run(spark: SparkSession, settings: Settings, days: list[dt.date]) -> 
             seconds,
         )
     return results
+
+
+def _unpersist_quietly(*frames: DataFrame) -> None:
+    """Free cached frames; when the JVM is already gone there is nothing to free, and the
+    error that stopped it is the one to report."""
+    for frame in frames:
+        try:
+            frame.unpersist()
+        except (Py4JError, ConnectionError):
+            return
 
 
 def _written_counts(

@@ -121,3 +121,16 @@ def test_settings_read_environment_once_and_overrides_win(tmp_path: Path) -> Non
         Settings.from_env({"CLICKSTREAM_LATENESS_DAYS": "three"})
     with pytest.raises(ConfigError, match="lateness_days must be >= 0"):
         Settings.from_env({"CLICKSTREAM_LATENESS_DAYS": "-1"})
+
+
+def test_py4j_records_logged_through_the_root_logger_are_hidden() -> None:
+    """py4j logs a lost JVM with logging.info(..., exc_info=True) on the root logger."""
+    import logging
+
+    from clickstream.cli import _hide_py4j_root_records
+
+    def record(path: str) -> logging.LogRecord:
+        return logging.LogRecord("root", logging.INFO, path, 1, "msg", None, None)
+
+    assert not _hide_py4j_root_records(record("/venv/site-packages/py4j/java_gateway.py"))
+    assert _hide_py4j_root_records(record("/work/main/spark_staging/stage.py"))

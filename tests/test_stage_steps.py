@@ -216,6 +216,33 @@ def test_a_spark_failure_becomes_one_clear_line_naming_the_memory_knob():
     assert "Task failed" in str(other) and "org.apache" not in str(other)
 
 
+def test_a_lost_spark_jvm_is_one_line_naming_the_memory_knob():
+    """In local mode a task's OutOfMemoryError exits the JVM: py4j then only sees a lost
+    connection, which must still read as a memory problem, not a network traceback."""
+    from py4j.protocol import Py4JNetworkError
+
+    from spark_staging.stage import _spark_failed
+
+    days = [dt.date(2024, 3, 1)]
+    for lost in (Py4JNetworkError("Answer from Java side is empty"), ConnectionRefusedError()):
+        message = str(_spark_failed(days, lost))
+        assert "JVM stopped" in message and "CLICKSTREAM_SPARK_DRIVER_MEMORY" in message
+
+
+def test_headline_skips_py4js_wrapper_line_for_the_java_error():
+    from clickstream.errors import headline
+
+    wrapped = Exception(
+        "An error occurred while calling None.org.apache.spark.api.java.JavaSparkContext.\n"
+        ": org.apache.spark.SparkIllegalArgumentException: Insufficient driver memory\n"
+        "\tat org.apache.spark.Foo"
+    )
+    assert headline(wrapped) == (
+        "org.apache.spark.SparkIllegalArgumentException: Insufficient driver memory"
+    )
+    assert headline(Exception("one line")) == "one line"
+
+
 def test_shuffle_partitions_follow_the_landing_size_in_whole_waves() -> None:
     mib = 1024 * 1024
     assert shuffle_partitions_for(40 * mib, 2, 64) == 4  # a small day: two waves of 2
