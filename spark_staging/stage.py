@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -65,6 +64,7 @@ from spark_staging.schema import (
     QUARANTINE_COLUMNS,
     QUARANTINE_REASONS,
 )
+from spark_staging.session import driver_memory
 from spark_staging.sessionize import sessionize
 from spark_staging.validate import parse_fields, storable_text, validate
 
@@ -161,9 +161,7 @@ def _spark_failed(days: list[dt.date], exc: BaseException) -> StageFailedError:
     """
     text = str(exc)
     memory = (
-        "raise CLICKSTREAM_SPARK_DRIVER_MEMORY "
-        f"(now {os.environ.get('CLICKSTREAM_SPARK_DRIVER_MEMORY', '4g')}) or stage fewer days "
-        "per run"
+        f"raise CLICKSTREAM_SPARK_DRIVER_MEMORY (now {driver_memory()}) or stage fewer days per run"
     )
     if "OutOfMemoryError" in text:
         cause = f"the Spark driver ran out of memory; {memory}"

@@ -251,3 +251,15 @@ def test_shuffle_partitions_follow_the_landing_size_in_whole_waves() -> None:
     assert shuffle_partitions_for(3_900 * mib, 8, 64) == 24  # whole waves of 8 cores
     assert shuffle_partitions_for(100_000 * mib, 2, 64) == 64  # the configured upper bound
     assert shuffle_partitions_for(0, 2, 2) == 2
+
+
+def test_driver_memory_is_the_setting_else_a_third_of_the_ram(monkeypatch) -> None:
+    from spark_staging import session
+
+    monkeypatch.setenv("CLICKSTREAM_SPARK_DRIVER_MEMORY", "3g")
+    assert session.driver_memory() == "3g"
+    monkeypatch.delenv("CLICKSTREAM_SPARK_DRIVER_MEMORY")
+    for ram_gib, expected in ((6, "2g"), (16, "5g"), (24, "8g"), (256, "8g")):
+        pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": ram_gib * 2**30 // 4096}
+        monkeypatch.setattr(session.os, "sysconf", pages.__getitem__)
+        assert session.driver_memory() == expected
