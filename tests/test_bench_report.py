@@ -68,7 +68,7 @@ def test_unmeasured_10m_target_is_extrapolated_not_claimed():
     targets = evaluate_targets(_results(e2e_1m=60.0, jdbc_speedup=6.0, zstd_smaller=0.9, share=0.1))
     ten_m = next(t for t in targets if t["target"].startswith("10,000,000"))
     assert ten_m["met"] is None and ten_m["verdict"] == "not measured"
-    assert "extrapolated" in ten_m["note"]
+    assert "extrapolated" in ten_m["note"] and "linear from the largest size" in ten_m["note"]
 
 
 def test_a_failed_scenario_is_reported_and_the_others_still_render():
