@@ -18,17 +18,23 @@
     {%- set compared = columns | reject('equalto', unique_key) | list -%}
     {%- set target_in_window = 'existing.' ~ column ~ ' >= ' ~ start ~ ' and existing.' ~ column ~ ' < ' ~ window_end() -%}
     {%- set new_in_window = 'coalesce(new.' ~ column ~ ' >= ' ~ start ~ ' and new.' ~ column ~ ' < ' ~ window_end() ~ ', false)' -%}
+    {%- set values = namespace(new=[], existing=[]) -%}
+    {%- for name in compared -%}
+        {%- do values.new.append('new.' ~ adapter.quote(name)) -%}
+        {%- do values.existing.append('existing.' ~ adapter.quote(name)) -%}
+    {%- endfor -%}
+    {%- set new_values = '(' ~ values.new | join(', ') ~ ')' -%}
+    {%- set existing_values = '(' ~ values.existing | join(', ') ~ ')' -%}
+    {%- set window_keys = 'select existing.' ~ unique_key ~ ' from ' ~ target ~ ' as existing where ' ~ target_in_window -%}
     delete from {{ target }} as existing
     where
-        existing.{{ column }} >= {{ start }} and existing.{{ column }} < {{ window_end() }}
+        {{ target_in_window }}
         and not exists (
             select
             from {{ source }} as new
             where
                 new.{{ unique_key }} = existing.{{ unique_key }}
-                and ({% for name in compared %}new.{{ adapter.quote(name) }}{{ ', ' if not loop.last }}{% endfor %})
-                is not distinct from
-                ({% for name in compared %}existing.{{ adapter.quote(name) }}{{ ', ' if not loop.last }}{% endfor %})
+                and {{ new_values }} is not distinct from {{ existing_values }}
         );
 
     delete from {{ target }} as existing
@@ -50,16 +56,10 @@
             from {{ source }} as new
             where
                 {{ new_in_window }}
-                and new.{{ unique_key }} not in (
-                    select existing.{{ unique_key }}
-                    from {{ target }} as existing
-                    where {{ target_in_window }}
-                )
+                and new.{{ unique_key }} not in ({{ window_keys }})
         ))
         and not ({{ target_in_window }})
-        and ({% for name in compared %}new.{{ adapter.quote(name) }}{{ ', ' if not loop.last }}{% endfor %})
-        is distinct from
-        ({% for name in compared %}existing.{{ adapter.quote(name) }}{{ ', ' if not loop.last }}{% endfor %});
+        and {{ new_values }} is distinct from {{ existing_values }};
 
     -- every row left with a new row's key now equals that row, window column included, so a new
     -- row inside the window need only be looked for among the window's rows (hashed from the
@@ -70,11 +70,7 @@
     from {{ source }} as new
     where
         {{ new_in_window }}
-        and new.{{ unique_key }} not in (
-            select existing.{{ unique_key }}
-            from {{ target }} as existing
-            where {{ target_in_window }}
-        )
+        and new.{{ unique_key }} not in ({{ window_keys }})
     union all
     select {{ dest_cols_csv }}
     from {{ source }} as new
