@@ -502,13 +502,6 @@ CHART_OF: dict[str, ChartSpec] = {spec.analysis: spec for spec in CHARTS}
 """The chart of each analysis that has one."""
 
 
-def render_charts(results: Sequence[AnalysisResult], out_dir: Path) -> list[Path]:
-    """Draw every chart whose analysis ran; return the PNG paths in dashboard order."""
-    return write_charts(
-        {r.name: draw_png(CHART_OF[r.name], r) for r in results if r.name in CHART_OF}, out_dir
-    )
-
-
 def write_charts(pngs: Mapping[str, bytes], out_dir: Path) -> list[Path]:
     """Write PNGs drawn by :func:`draw_png` (keyed by analysis); return paths in dashboard order.
 
