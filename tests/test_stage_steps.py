@@ -263,3 +263,17 @@ def test_driver_memory_is_the_setting_else_a_third_of_the_ram(monkeypatch) -> No
         pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": ram_gib * 2**30 // 4096}
         monkeypatch.setattr(session.os, "sysconf", pages.__getitem__)
         assert session.driver_memory() == expected
+
+
+def test_an_empty_lake_reads_as_an_empty_jvm_relation_of_the_lake_schema(spark, tmp_path):
+    # a Python-backed empty frame made every job that read the first run's empty lake start
+    # Python workers; the JVM's own empty relation keeps the schema and costs nothing
+    from spark_staging.lake import read_partitions
+
+    empty = read_partitions(spark, tmp_path / "events", "event_date", LAKE_EVENT_SCHEMA)
+    assert [(f.name, f.dataType) for f in empty.schema.fields] == [
+        (f.name, f.dataType) for f in LAKE_EVENT_SCHEMA.fields
+    ]
+    assert empty.isEmpty()
+    plan = empty._jdf.queryExecution().analyzed().toString()
+    assert "LogicalRDD" not in plan and "Range" in plan
