@@ -9,7 +9,8 @@ One job stages a run of consecutive arrival days ``D1..Dn`` (one day is a run of
 3. rebuild the lake partitions ``event_date ∈ [D1-L, Dn+1]``: the new rows plus the rows of
    other arrival days already there, sessionized with the sessions of partition ``D1-L-1`` as
    context (``sessionize``) and bot-flagged (``bots``), then swapped in (``lake``);
-4. write the typed users/products extracts of ``D1..Dn`` and ``_stats/arrival_date=D.json``.
+4. write the typed users/products extracts of ``D1..Dn`` (their jobs run beside steps 1-3,
+   on the cores those leave idle) and ``_stats/arrival_date=D.json``.
 
 Rows accepted earlier are taken from the lake rather than re-derived from older landing
 folders, so each row's fate is decided once, on its arrival day, with everything that arrived
@@ -28,6 +29,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -297,6 +299,41 @@ def _stage_run(spark: SparkSession, settings: Settings, days: list[dt.date]) -> 
     started = time.perf_counter()
     logger.info("staging arrival days %s..%s", days[0], days[-1])
     _size_shuffles(spark, settings, days)
+    # The extracts share nothing with the events: their small jobs run beside the events' and
+    # take the cores those leave idle (planning, stage tails) instead of running after them.
+    # Leaving the pool waits for them (Spark must not be stopped under a running job); an
+    # error of the events wins over one of the extracts.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="extracts") as pool:
+        extracts = pool.submit(stage_extracts, spark, settings, days)
+        counts, rewritten = _stage_events(spark, settings, days)
+        extracts.result()
+    written = _written_counts(spark, settings, days, rewritten)
+    seconds = time.perf_counter() - started
+    results = [
+        _day_stats(day, counts.get(day, {}), written.get(day, (0, 0)), seconds) for day in days
+    ]
+    for stats in results:
+        write_stats(settings, stats.arrival_date, stats.to_json())
+        logger.info(
+            "staged %s: %d rows in, %d accepted, %d quarantined, %d duplicates, %d bots, %.1f s",
+            stats.arrival_date,
+            stats.input_rows,
+            stats.accepted,
+            stats.quarantined_total,
+            stats.duplicates,
+            stats.bots,
+            seconds,
+        )
+    return results
+
+
+def _stage_events(
+    spark: SparkSession, settings: Settings, days: list[dt.date]
+) -> tuple[dict[dt.date, dict[str, int]], list[dt.date]]:
+    """Validate, classify and write the events and quarantine of ``days``.
+
+    Returns the per-day outcome counts and the lake partitions rewritten.
+    """
     lake_events = read_partitions(spark, events_dir(settings), "event_date", LAKE_EVENT_SCHEMA)
     checked = check_lines(spark, settings, days)
     prior: DataFrame | None = lake_events.where(F.col("arrival_date") < F.lit(days[0]))
@@ -328,25 +365,7 @@ def _stage_run(spark: SparkSession, settings: Settings, days: list[dt.date]) -> 
         rewritten = _rebuild_events(settings, days, accepted, lake_events)
     finally:
         _unpersist_quietly(checked, classified)
-    stage_extracts(spark, settings, days)
-    written = _written_counts(spark, settings, days, rewritten)
-    seconds = time.perf_counter() - started
-    results = [
-        _day_stats(day, counts.get(day, {}), written.get(day, (0, 0)), seconds) for day in days
-    ]
-    for stats in results:
-        write_stats(settings, stats.arrival_date, stats.to_json())
-        logger.info(
-            "staged %s: %d rows in, %d accepted, %d quarantined, %d duplicates, %d bots, %.1f s",
-            stats.arrival_date,
-            stats.input_rows,
-            stats.accepted,
-            stats.quarantined_total,
-            stats.duplicates,
-            stats.bots,
-            seconds,
-        )
-    return results
+    return counts, rewritten
 
 
 def _unpersist_quietly(*frames: DataFrame) -> None:

@@ -335,6 +335,19 @@ def test_file_with_a_wrong_header_is_rejected(spark, tmp_settings):
         stage_days(spark, tmp_settings, [dt.date(2024, 3, 1)])
 
 
+def test_a_bad_extract_fails_the_run_with_its_file_after_the_events_are_staged(spark, tmp_settings):
+    # the extracts are staged beside the events, in a thread of their own: their error must
+    # still reach the caller, and only once the events' jobs are done
+    day = dt.date(2024, 3, 1)
+    write_landing(tmp_settings, day.isoformat(), [event("2024-03-01T09:00")])
+    users = write_users(tmp_settings, day, ["u1", "u2"])
+    users.write_text(users.read_text().replace("2024-02-01 12:30:00", "yesterday", 1))
+    with pytest.raises(InputFormatError, match=r"users\.csv: 1 line\(s\) do not match"):
+        stage_days(spark, tmp_settings, [day])
+    lake = read_partitions(spark, events_dir(tmp_settings), "event_date", LAKE_EVENT_SCHEMA)
+    assert lake.count() == 1
+
+
 def test_header_only_day_stages_zero_rows(spark, tmp_settings):
     write_landing(tmp_settings, "2024-03-01", [])
     assert available_landing_days(tmp_settings) == [dt.date(2024, 3, 1)]
