@@ -278,6 +278,16 @@ def settings_from_json(raw: dict[str, Any]) -> Settings:
     return Settings(**values)
 
 
+def _stop_process(process: subprocess.Popen[bytes], grace_seconds: float = 10) -> None:
+    """Ask a worker to stop, then kill it if it has not within ``grace_seconds``."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def run_worker(
     task: str, args: dict[str, Any], workdir: Path, timeout: float = 3600
 ) -> dict[str, Any]:
@@ -309,6 +319,9 @@ def run_worker(
             process.kill()
             process.wait()
             code = -9
+        except BaseException:  # the bench was stopped: its worker (and JVM) must not outlive it
+            _stop_process(process)
+            raise
         finally:
             sampler.stop()
     wall = time.perf_counter() - started

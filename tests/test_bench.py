@@ -64,3 +64,36 @@ def test_quick_report_json_records_machine_command_and_targets(quick_report):
     e2e = data["scenarios"]["end_to_end"]["sizes"][0]
     assert set(e2e["stages"]) >= {"generate", "stage", "load", "transform", "analyze"}
     assert e2e["peak_rss_mib"] > 0
+
+
+def test_a_stopped_benchmark_stops_its_worker_process(tmp_path, monkeypatch):
+    # SIGTERM reaches the bench as SystemExit while it waits for a worker: without stopping
+    # it, the worker (and its JVM) ran on, orphaned
+    import subprocess
+
+    from clickstream import bench_env
+
+    class StoppedWhileWaiting:
+        pid = 0
+
+        def __init__(self, *args, **kwargs):
+            self.calls: list[str] = []
+            processes.append(self)
+
+        def wait(self, timeout=None):
+            self.calls.append("wait")
+            if len(self.calls) == 1:
+                raise SystemExit("stopped by signal 15")
+            return -15
+
+        def terminate(self):
+            self.calls.append("terminate")
+
+        def kill(self):
+            self.calls.append("kill")
+
+    processes: list[StoppedWhileWaiting] = []
+    monkeypatch.setattr(subprocess, "Popen", StoppedWhileWaiting)
+    with pytest.raises(SystemExit):
+        bench_env.run_worker("generate", {}, tmp_path)
+    assert processes[0].calls == ["wait", "terminate", "wait"]
