@@ -469,9 +469,32 @@ def test_run_dbt_failure_names_the_failing_node(
     from clickstream.errors import StageFailedError
 
     dsn = warehouse["dsn"]
-    query(dsn, "update marts.fct_orders set line_count = 0 where order_id = 'o2'")
+    # a rule no constraint enforces (row rules such as line_count >= 1 are check constraints)
+    ((user_sk,),) = query(dsn, "select user_sk from marts.fct_orders where order_id = 'o2'")
+    query(dsn, "update marts.fct_orders set user_sk = 'no-such-version' where order_id = 'o2'")
     try:
-        with pytest.raises(StageFailedError, match="accepted_range_fct_orders_line_count"):
+        with pytest.raises(StageFailedError, match="relationships_fct_orders_user_sk"):
             run_dbt(dsn, ["test", "--select", "fct_orders,test_type:data"], target_path=dbt_target)
     finally:
-        query(dsn, "update marts.fct_orders set line_count = 1 where order_id = 'o2'")
+        query(dsn, "update marts.fct_orders set user_sk = %s where order_id = 'o2'", (user_sk,))
+
+
+def test_marts_enforce_their_row_rules_as_constraints(warehouse: dict[str, Any]) -> None:
+    """The daily build skips the tests of rules PostgreSQL enforces: a bad row is refused."""
+    dsn = warehouse["dsn"]
+    refused = [
+        "update marts.fct_orders set line_count = 0 where order_id = 'o2'",
+        "update marts.fct_daily_metrics set bounce_rate = 1.5",
+        "update marts.fct_daily_metrics set new_users = users + 1",
+        "insert into marts.fct_daily_metrics select * from marts.fct_daily_metrics limit 1",
+        "update marts.dim_products set price = -1",
+        "update marts.dim_users set loyalty_tier = 'diamond'",
+        # a second version starting at the same time, under another surrogate key
+        "create temp table twin as select * from marts.dim_users limit 1; "
+        "update twin set user_sk = user_sk || '-twin'; "
+        "insert into marts.dim_users select * from twin",
+        "update marts.rpt_customer_rfm set rfm_segment = 'vip'",
+    ]
+    for statement in refused:
+        with pytest.raises(psycopg2.IntegrityError):
+            query(dsn, statement)
