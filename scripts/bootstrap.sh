@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Prepare a machine for clickstream-warehouse: .venv with the project, Java 17+ for Spark.
+# Prepare a machine for clickstream-warehouse: .venv with the project, Java 17+ for Spark,
+# and (where apt can) the PostgreSQL JDBC jar the benchmark's Spark JDBC comparison uses.
 # Safe to run repeatedly: pip only runs when pyproject.toml changed since the last install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,21 @@ ensure_java() {
     fi
 }
 
+ensure_jdbc_jar() {
+    # Only `clickstream bench` needs it: its load comparison runs Spark's own JDBC writer.
+    # Optional, so never fatal: the benchmark reports that comparison as not measured.
+    local jar=/usr/share/java/postgresql.jar
+    if [ -f "$jar" ]; then return 0; fi
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        log "Installing the PostgreSQL JDBC driver for the benchmark (apt)"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq libpostgresql-jdbc-java >/dev/null; } \
+            || log "Could not install libpostgresql-jdbc-java; 'clickstream bench' will skip the JDBC writer."
+    else
+        log "No $jar: 'clickstream bench' skips the JDBC writer (apt-get install libpostgresql-jdbc-java)."
+    fi
+}
+
 ensure_venv() {
     if [ ! -x "$VENV/bin/python" ]; then
         log "Creating $VENV"
@@ -42,4 +58,5 @@ ensure_venv() {
 }
 
 ensure_java
+ensure_jdbc_jar
 ensure_venv
