@@ -26,6 +26,7 @@
     {%- set new_values = '(' ~ values.new | join(', ') ~ ')' -%}
     {%- set existing_values = '(' ~ values.existing | join(', ') ~ ')' -%}
     {%- set window_keys = 'select existing.' ~ unique_key ~ ' from ' ~ target ~ ' as existing where ' ~ target_in_window -%}
+    {%- set outside_keys = 'select new.' ~ unique_key ~ ' from ' ~ source ~ ' as new where not ' ~ new_in_window -%}
     delete from {{ target }} as existing
     where
         {{ target_in_window }}
@@ -48,9 +49,7 @@
         -- window still holds are hashed from its date range, not probed one by one (at 30 days,
         -- 616K events: 0.16 s against 0.62 s when all 84K keys were probed).
         and existing.{{ unique_key }} = any(array(
-            select new.{{ unique_key }}
-            from {{ source }} as new
-            where not {{ new_in_window }}
+            {{ outside_keys }}
             union all
             select new.{{ unique_key }}
             from {{ source }} as new
@@ -80,10 +79,6 @@
         and new.{{ unique_key }} not in (
             select existing.{{ unique_key }}
             from {{ target }} as existing
-            where existing.{{ unique_key }} = any(array(
-                select new.{{ unique_key }}
-                from {{ source }} as new
-                where not {{ new_in_window }}
-            ))
+            where existing.{{ unique_key }} = any(array({{ outside_keys }}))
         )
 {%- endmacro %}
