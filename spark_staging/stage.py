@@ -31,6 +31,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from py4j.protocol import Py4JError, Py4JJavaError
@@ -56,7 +57,6 @@ from spark_staging.lake import (
 from spark_staging.landing import (
     available_landing_days,
     event_files_for_days,
-    landing_event_files,
     read_event_lines,
 )
 from spark_staging.schema import (
@@ -144,13 +144,14 @@ def stage_days(
     if not days:
         raise ConfigError("no days to stage: pass --date D or --from D1 --to D2.")
     runs = consecutive_runs(days)
-    for run in runs:  # fail fast on a missing day before spending minutes on earlier ones
-        event_files_for_days(settings, run)
+    # found and header-checked up front, to fail fast on a missing day before spending
+    # minutes on earlier ones; each run's job then reads exactly these files
+    files = [event_files_for_days(settings, run) for run in runs]
     check_lake_dir(settings)
     results: list[StageStats] = []
-    for run in runs:
+    for run, run_files in zip(runs, files, strict=True):
         try:
-            results.extend(_stage_run(spark, settings, run))
+            results.extend(_stage_run(spark, settings, run, run_files))
         except (Py4JError, PySparkException, ConnectionError) as exc:
             raise _spark_failed(run, exc) from exc
     return results
@@ -178,9 +179,19 @@ def _spark_failed(days: list[dt.date], exc: BaseException) -> StageFailedError:
     )
 
 
-def check_lines(spark: SparkSession, settings: Settings, days: list[dt.date]) -> DataFrame:
-    """Every landing line of ``days``, parsed, typed and validated (``reason`` null if valid)."""
-    lines = read_event_lines(spark, event_files_for_days(settings, days))
+def check_lines(
+    spark: SparkSession,
+    settings: Settings,
+    days: list[dt.date],
+    files: Sequence[Path] | None = None,
+) -> DataFrame:
+    """Every landing line of ``days``, parsed, typed and validated (``reason`` null if valid).
+
+    ``files``: the days' events files when the caller has already found and checked them.
+    """
+    if files is None:
+        files = event_files_for_days(settings, days)
+    lines = read_event_lines(spark, files)
     products = known_products(spark, settings, days[-1])
     checked = validate(parse_fields(lines), settings.lateness_days, products)
     keep: tuple[Column | str, ...] = (
@@ -283,11 +294,9 @@ def shuffle_partitions_for(input_bytes: int, parallelism: int, upper: int) -> in
     return max(1, min(upper, waves * max(1, parallelism)))
 
 
-def _size_shuffles(spark: SparkSession, settings: Settings, days: list[dt.date]) -> None:
+def _size_shuffles(spark: SparkSession, settings: Settings, files: Sequence[Path]) -> None:
     """Set the run's shuffle partitions from the size of its landing files."""
-    input_bytes = sum(
-        path.stat().st_size for day in days for path in landing_event_files(settings, day)
-    )
+    input_bytes = sum(path.stat().st_size for path in files)
     partitions = shuffle_partitions_for(
         input_bytes, spark.sparkContext.defaultParallelism, settings.spark_shuffle_partitions
     )
@@ -295,17 +304,19 @@ def _size_shuffles(spark: SparkSession, settings: Settings, days: list[dt.date])
     logger.debug("%d MB of landing files: %d shuffle partitions", input_bytes >> 20, partitions)
 
 
-def _stage_run(spark: SparkSession, settings: Settings, days: list[dt.date]) -> list[StageStats]:
+def _stage_run(
+    spark: SparkSession, settings: Settings, days: list[dt.date], files: Sequence[Path]
+) -> list[StageStats]:
     started = time.perf_counter()
     logger.info("staging arrival days %s..%s", days[0], days[-1])
-    _size_shuffles(spark, settings, days)
+    _size_shuffles(spark, settings, files)
     # The extracts share nothing with the events: their small jobs run beside the events' and
     # take the cores those leave idle (planning, stage tails) instead of running after them.
     # Leaving the pool waits for them (Spark must not be stopped under a running job); an
     # error of the events wins over one of the extracts.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="extracts") as pool:
         extracts = pool.submit(stage_extracts, spark, settings, days)
-        counts, rewritten = _stage_events(spark, settings, days)
+        counts, rewritten = _stage_events(spark, settings, days, files)
         extracts.result()
     written = _written_counts(spark, settings, days, rewritten)
     seconds = time.perf_counter() - started
@@ -328,14 +339,14 @@ def _stage_run(spark: SparkSession, settings: Settings, days: list[dt.date]) -> 
 
 
 def _stage_events(
-    spark: SparkSession, settings: Settings, days: list[dt.date]
+    spark: SparkSession, settings: Settings, days: list[dt.date], files: Sequence[Path]
 ) -> tuple[dict[dt.date, dict[str, int]], list[dt.date]]:
     """Validate, classify and write the events and quarantine of ``days``.
 
     Returns the per-day outcome counts and the lake partitions rewritten.
     """
     lake_events = read_partitions(spark, events_dir(settings), "event_date", LAKE_EVENT_SCHEMA)
-    checked = check_lines(spark, settings, days)
+    checked = check_lines(spark, settings, days, files)
     prior: DataFrame | None = lake_events.where(F.col("arrival_date") < F.lit(days[0]))
     if prior is not None and prior.isEmpty():  # the first run: no need to look back
         prior = None
