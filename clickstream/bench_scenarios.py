@@ -113,12 +113,16 @@ class BenchContext:
         if self._spark is None:
             from pyspark.sql import SparkSession
 
-            from spark_staging.session import spark_for
+            from spark_staging.session import LANDING_BYTES_PER_EVENT, spark_for
 
             # A caller's session (e.g. the test suite's) is reused, and left running on close.
             self._owns_spark = SparkSession.getActiveSession() is None
+            # it stages the history backfill and re-stages the staging sizes (repeats)
+            events = sum(self.plan.staging_sizes)
+            events += self.plan.history_days * self.plan.history_events_per_day
+            staged_bytes = events * LANDING_BYTES_PER_EVENT
             self.spark_start_seconds, self._spark = timed(
-                lambda: spark_for(self.settings, "clickstream-bench")
+                lambda: spark_for(self.settings, "clickstream-bench", input_bytes=staged_bytes)
             )
         assert self._spark is not None
         return self._spark

@@ -51,7 +51,7 @@ def end_to_end(args: dict[str, Any]) -> dict[str, Any]:
     """generate → stage → load → dbt build → analyses for one day of ``events`` events."""
     from generator import GeneratorConfig, generate_day
     from spark_staging.load import load_days
-    from spark_staging.session import spark_in_background
+    from spark_staging.session import LANDING_BYTES_PER_EVENT, spark_in_background
     from spark_staging.stage import stage_days
 
     settings = settings_from_json(args["settings"])
@@ -62,7 +62,9 @@ def end_to_end(args: dict[str, Any]) -> dict[str, Any]:
 
     config = GeneratorConfig(seed=args["seed"], events_per_day=args["events"])
     # as `clickstream run` does: the JVM starts while the generator writes the landing files
-    spark_session = spark_in_background(settings, "clickstream-bench")
+    spark_session = spark_in_background(
+        settings, "clickstream-bench", input_bytes=args["events"] * LANDING_BYTES_PER_EVENT
+    )
     seconds["generate"], manifest = timed(lambda: generate_day(config, day, settings.landing_dir))
     seconds["spark_start"], spark = timed(spark_session)
     seconds["stage"], (stats,) = timed(lambda: stage_days(spark, settings, [day]))

@@ -249,10 +249,11 @@ def stage(
     A range is staged as one backfill job, which gives the same lake as staging day by day.
     """
     settings, days = _days_to_process(ctx, date, date_from, date_to)
+    from spark_staging.landing import landing_bytes
     from spark_staging.session import spark_for
     from spark_staging.stage import stage_days
 
-    spark = spark_for(settings)
+    spark = spark_for(settings, input_bytes=landing_bytes(settings, days))
     with console.status(f"staging {days[0]}..{days[-1]} on {settings.spark_master}"):
         stats_by_day = stage_days(spark, settings, days)
     for stats in stats_by_day:

@@ -79,11 +79,12 @@ def process_days(
 ) -> list[DayResult]:
     """Stage, load and transform arrival days that are already landed, in date order."""
     from clickstream.dbt import build_day
+    from spark_staging.landing import landing_bytes
     from spark_staging.load import load_days
     from spark_staging.session import spark_for
     from spark_staging.stage import stage_days
 
-    spark = spark or spark_for(settings)
+    spark = spark or spark_for(settings, input_bytes=landing_bytes(settings, days))
     results = results if results is not None else {}
     for day in sorted(days):
         result = results.setdefault(day, DayResult(day))

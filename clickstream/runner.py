@@ -44,7 +44,8 @@ def run_all(
     With ``source='rees46'`` the export files decide the days; ``days``/``start_date`` are ignored.
     """
     from clickstream.warehouse import check_connection, resolve_dsn
-    from spark_staging.session import spark_in_background
+    from spark_staging.landing import landing_bytes
+    from spark_staging.session import LANDING_BYTES_PER_EVENT, spark_in_background
 
     dsn = resolve_dsn(settings)
     check_connection(dsn)
@@ -66,6 +67,7 @@ def run_all(
             if not day_list:
                 raise EmptyInputError(f"No rows to import in {', '.join(map(str, inputs))}.")
             land_day: Callable[[dt.date], Any] | None = None
+            input_bytes = landing_bytes(settings, day_list)
         else:
             import generator
 
@@ -76,9 +78,11 @@ def run_all(
             land_day = functools.partial(
                 generator.generate_day, config, out_dir=settings.landing_dir
             )
+            input_bytes = events_per_day * days * LANDING_BYTES_PER_EVENT
         steps_per_day = 4 if land_day else 3
         task = progress.add_task("starting Spark", total=len(day_list) * steps_per_day + 2)
-        spark_session = spark_in_background(settings)  # starts while the first day lands
+        # starts while the first day lands
+        spark_session = spark_in_background(settings, input_bytes=input_bytes)
 
         def on_stage(step: str, day: dt.date) -> None:
             progress.update(task, description=f"{day} {step}", advance=1)

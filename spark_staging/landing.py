@@ -58,6 +58,18 @@ def available_landing_days(settings: Settings) -> list[dt.date]:
     )
 
 
+def landing_bytes(settings: Settings, days: Iterable[dt.date]) -> int:
+    """Bytes of the events CSV landed for ``days`` (a day not landed counts 0: staging says so).
+
+    Sizes a run before Spark starts (:func:`spark_staging.session.jit_options`)."""
+    total = 0
+    for day in days:
+        folder = settings.landing_events_day(day)
+        if folder.is_dir():
+            total += sum(path.stat().st_size for path in folder.glob("*.csv"))
+    return total
+
+
 def landing_event_files(settings: Settings, day: dt.date) -> list[Path]:
     """The events CSV files of one arrival day, sorted; EmptyInputError when there are none."""
     folder = settings.landing_events_day(day)

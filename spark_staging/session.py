@@ -32,21 +32,51 @@ def ensure_java() -> None:
     )
 
 
-LOCAL_JIT_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:-DontCompileHugeMethods"
-"""JIT flags for a local[N] driver (overridable with CLICKSTREAM_SPARK_JIT_OPTIONS).
+SMALL_INPUT_JIT_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:-DontCompileHugeMethods"
+"""JIT flags of a local[N] driver that stages little data: C1 only.
 
-A staging job is short and its generated code is large: C2 compiler threads burned ≈38 s of
-CPU on a 100K-event day, against ≈20 s of actual task work, and the validation projection's
+A small staging job is short and its generated code is large: C2 compiler threads burned ≈38 s
+of CPU on a 100K-event day, against ≈20 s of actual task work, and the validation projection's
 generated method (≈15 KB of bytecode) is above HotSpot's 8 KB limit, so it ran in the bytecode
-interpreter. C1 alone compiles quickly, and compiles that method too. Measured in
-docs/benchmarks.md; a cluster's long-lived executors keep the default JIT.
+interpreter. C1 alone compiles quickly, and compiles that method too.
 """
+
+LARGE_INPUT_JIT_OPTIONS = "-XX:-DontCompileHugeMethods"
+"""JIT flags of a local[N] driver that stages a lot: the default tiered C1 + C2 JIT.
+
+C2's compile cost is paid once per JVM (≈40 s of CPU) and its code is faster per row. Measured
+on a 2-core Xeon (JVM CPU seconds / staging wall seconds, one day): 100K events C1 48.6-53.8 /
+26.4-29.7 s, C2 87.9-89.3 / 38.5-39.5 s; 1M events C1 197-218 / 98-115 s, C2 172-176 /
+81-85 s. The two meet near 400K events (≈170 MB of landing CSV).
+"""
+
+LARGE_INPUT_BYTES = 170 * 2**20
+"""Landing CSV bytes a JVM will stage from which :data:`LARGE_INPUT_JIT_OPTIONS` pays."""
+
+LANDING_BYTES_PER_EVENT = 430
+"""Bytes of generated landing CSV per event (404.5 MiB for 995,039 rows): sizes a run's input
+before its files exist, as ``clickstream run`` starts Spark while the first day is generated."""
+
+
+def jit_options(input_bytes: int | None) -> str:
+    """The local driver's JIT flags for a JVM that will stage ``input_bytes`` of landing CSV.
+
+    ``CLICKSTREAM_SPARK_JIT_OPTIONS`` wins (an empty value keeps the JVM's defaults); an
+    unknown size counts as small: tests, demos and single small days are the common case.
+    """
+    configured = os.environ.get("CLICKSTREAM_SPARK_JIT_OPTIONS")
+    if configured is not None:
+        return configured
+    if input_bytes is not None and input_bytes >= LARGE_INPUT_BYTES:
+        return LARGE_INPUT_JIT_OPTIONS
+    return SMALL_INPUT_JIT_OPTIONS
 
 
 def build_spark(
     master: str = "local[2]",
     app_name: str = "clickstream-staging",
     shuffle_partitions: int = 64,
+    input_bytes: int | None = None,
 ) -> SparkSession:
     """Return a SparkSession configured for this pipeline.
 
@@ -54,7 +84,9 @@ def build_spark(
     run's own count from the size of its landing files (``stage.shuffle_partitions_for``:
     4 for a 1M-event day on 2 cores, 20 for 10M), and AQE still merges tiny ones. UTC
     everywhere so dates never depend on the machine's zone; the executors use this
-    interpreter so Python UDF-free code and Arrow conversions agree.
+    interpreter so Python UDF-free code and Arrow conversions agree. ``input_bytes``, the
+    landing CSV this JVM is expected to stage, picks a local driver's JIT (:func:`jit_options`);
+    a cluster's long-lived executors keep the default JIT.
     """
     ensure_java()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -62,8 +94,7 @@ def build_spark(
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     driver_java = "-Duser.timezone=UTC"
     if master.startswith("local"):
-        jit = os.environ.get("CLICKSTREAM_SPARK_JIT_OPTIONS", LOCAL_JIT_OPTIONS)
-        driver_java = f"{driver_java} {jit}".strip()
+        driver_java = f"{driver_java} {jit_options(input_bytes)}".strip()
     builder = (
         SparkSession.builder.master(master)
         .appName(app_name)
@@ -136,13 +167,18 @@ def _quiet_accumulator_server() -> None:
             server.handle_error = handle_error
 
 
-def spark_for(settings: Settings, app_name: str = "clickstream-staging") -> SparkSession:
-    """The SparkSession a run's settings ask for (master URL and shuffle partitions)."""
-    return build_spark(settings.spark_master, app_name, settings.spark_shuffle_partitions)
+def spark_for(
+    settings: Settings, app_name: str = "clickstream-staging", input_bytes: int | None = None
+) -> SparkSession:
+    """The SparkSession a run's settings ask for (master URL and shuffle partitions), for
+    ``input_bytes`` of landing CSV (None: unknown)."""
+    return build_spark(
+        settings.spark_master, app_name, settings.spark_shuffle_partitions, input_bytes
+    )
 
 
 def spark_in_background(
-    settings: Settings, app_name: str = "clickstream-staging"
+    settings: Settings, app_name: str = "clickstream-staging", input_bytes: int | None = None
 ) -> Callable[[], SparkSession]:
     """Start :func:`spark_for` in a thread; return a function that waits for the session.
 
@@ -153,6 +189,6 @@ def spark_in_background(
     the process).
     """
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-start")
-    future = pool.submit(spark_for, settings, app_name)
+    future = pool.submit(spark_for, settings, app_name, input_bytes)
     pool.shutdown(wait=False)
     return future.result

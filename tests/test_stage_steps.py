@@ -265,6 +265,42 @@ def test_driver_memory_is_the_setting_else_a_third_of_the_ram(monkeypatch) -> No
         assert session.driver_memory() == expected
 
 
+def test_the_local_jit_is_c1_for_small_inputs_and_tiered_c2_for_large_ones(monkeypatch) -> None:
+    from spark_staging import session
+
+    monkeypatch.delenv("CLICKSTREAM_SPARK_JIT_OPTIONS", raising=False)
+    small, large = session.SMALL_INPUT_JIT_OPTIONS, session.LARGE_INPUT_JIT_OPTIONS
+    assert "TieredStopAtLevel=1" in small and "TieredStopAtLevel" not in large
+    assert session.jit_options(None) == small  # unknown size: the common small case
+    assert session.jit_options(100_000 * session.LANDING_BYTES_PER_EVENT) == small
+    assert session.jit_options(session.LARGE_INPUT_BYTES - 1) == small
+    assert session.jit_options(session.LARGE_INPUT_BYTES) == large
+    assert session.jit_options(1_000_000 * session.LANDING_BYTES_PER_EVENT) == large
+    monkeypatch.setenv("CLICKSTREAM_SPARK_JIT_OPTIONS", "")  # the JVM's own defaults
+    assert session.jit_options(None) == ""
+    monkeypatch.setenv("CLICKSTREAM_SPARK_JIT_OPTIONS", "-XX:+UseParallelGC")
+    assert session.jit_options(10**12) == "-XX:+UseParallelGC"
+
+
+def test_landing_bytes_sums_the_days_events_files_and_counts_a_missing_day_as_zero(
+    tmp_path,
+) -> None:
+    from clickstream.config import Settings
+    from spark_staging.landing import landing_bytes
+
+    settings = Settings(landing_dir=tmp_path / "landing")
+    day, other, missing = dt.date(2024, 3, 1), dt.date(2024, 3, 2), dt.date(2024, 3, 3)
+    for d, sizes in ((day, (10, 20)), (other, (5,))):
+        folder = settings.landing_events_day(d)
+        folder.mkdir(parents=True)
+        for i, size in enumerate(sizes):
+            (folder / f"part-{i}.csv").write_bytes(b"x" * size)
+        (folder / "_manifest.json").write_bytes(b"{}" * 100)  # not an events file
+    assert landing_bytes(settings, [day]) == 30
+    assert landing_bytes(settings, [day, other, missing]) == 35
+    assert landing_bytes(settings, [missing]) == 0
+
+
 def test_an_empty_lake_reads_as_an_empty_jvm_relation_of_the_lake_schema(spark, tmp_path):
     # a Python-backed empty frame made every job that read the first run's empty lake start
     # Python workers; the JVM's own empty relation keeps the schema and costs nothing
