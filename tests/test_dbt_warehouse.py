@@ -479,6 +479,53 @@ def test_run_dbt_failure_names_the_failing_node(
         query(dsn, "update marts.fct_orders set user_sk = %s where order_id = 'o2'", (user_sk,))
 
 
+def test_contracted_marts_have_their_contracts_columns_in_order_with_the_declared_types(
+    warehouse: dict[str, Any], dbt_target: Path
+) -> None:
+    """create_table_as builds them by CREATE TABLE AS, not from the contract's DDL: the table
+    must still be what the contract declares (order, types with their precision, keys)."""
+    manifest = json.loads((dbt_target / "manifest.json").read_text())
+    contracted = [
+        node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["config"]["contract"]["enforced"]
+    ]
+    assert len(contracted) >= 8
+    catalog_sql = (
+        "select attname, format_type(atttypid, atttypmod) from pg_catalog.pg_attribute "
+        "where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum"
+    )
+    con = psycopg2.connect(warehouse["dsn"])
+    try:
+        with con.cursor() as cur:
+            for node in contracted:
+                relation = f"{node['schema']}.{node['alias']}"
+                columns = list(node["columns"].values())
+                # PostgreSQL spells the declared types its own way: a table of them to compare
+                declared_ddl = ", ".join(f'"{c["name"]}" {c["data_type"]}' for c in columns)
+                cur.execute(f"create temp table declared ({declared_ddl})")
+                cur.execute(catalog_sql, ("declared",))
+                declared = cur.fetchall()
+                cur.execute("drop table declared")
+                cur.execute(catalog_sql, (relation,))
+                assert cur.fetchall() == declared, relation
+                keys = [
+                    c["name"]
+                    for c in columns
+                    for constraint in c.get("constraints", [])
+                    if constraint["type"] == "primary_key"
+                ]
+                if keys:
+                    cur.execute(
+                        "select pg_get_constraintdef(oid) from pg_catalog.pg_constraint "
+                        "where conrelid = %s::regclass and contype = 'p'",
+                        (relation,),
+                    )
+                    assert cur.fetchall() == [(f"PRIMARY KEY ({', '.join(keys)})",)], relation
+    finally:
+        con.close()
+
+
 def test_marts_enforce_their_row_rules_as_constraints(warehouse: dict[str, Any]) -> None:
     """The daily build skips the tests of rules PostgreSQL enforces: a bad row is refused."""
     dsn = warehouse["dsn"]
