@@ -22,6 +22,7 @@
         {%- set not_null_columns = [] -%}
         {%- set table_constraints = [] -%}
         {%- set keep_insert = [] -%}
+        {%- set key_columns = [] -%}
         {%- for name, column in model['columns'].items() -%}
             {%- set column_name = adapter.quote(column['name']) if column.get('quote') else column['name'] -%}
             {%- do casts.append('cast(' ~ column_name ~ ' as ' ~ column['data_type'] ~ ') as ' ~ column_name) -%}
@@ -34,12 +35,18 @@
                     {%- do not_null_columns.append(column_name) -%}
                 {%- elif constraint['type'] == 'custom' -%}
                     {%- do keep_insert.append(column_name) -%}
+                {%- elif constraint['type'] == 'primary_key' -%}
+                    {%- do key_columns.append(column_name) -%}
                 {%- else -%}
-                    {#- a column's check, unique, key or reference, as the same table constraint -#}
+                    {#- a column's check, unique or reference, as the same table constraint -#}
                     {%- do table_constraints.append(dict(constraint, columns=[column_name])) -%}
                 {%- endif -%}
             {%- endfor -%}
         {%- endfor -%}
+        {%- if key_columns -%}
+            {#- columns declared primary_key one by one form one composite key (a table has one) -#}
+            {%- do table_constraints.append({'type': 'primary_key', 'columns': key_columns}) -%}
+        {%- endif -%}
         {%- if keep_insert %}
     create {% if config.get('unlogged', default=false) %}unlogged {% endif %}table {{ relation }}
         {{ get_table_columns_and_constraints() }};
