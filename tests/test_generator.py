@@ -185,6 +185,16 @@ def validate_landing(out: Path) -> list[dict]:
 # --- reproducibility ---------------------------------------------------------------------------
 
 
+def test_landing_bytes_per_event_estimate_matches_what_the_generator_writes(tmp_path: Path) -> None:
+    # `clickstream run` sizes Spark's JIT from events x this estimate before the files exist
+    from spark_staging.session import LANDING_BYTES_PER_EVENT
+
+    manifest = generate_day(GeneratorConfig(seed=5, events_per_day=20_000), START, tmp_path)
+    written = sum(path.stat().st_size for path in event_files(tmp_path, START))
+    per_event = written / manifest.rows["events"]
+    assert 0.8 * LANDING_BYTES_PER_EVENT <= per_event <= 1.2 * LANDING_BYTES_PER_EVENT
+
+
 def test_same_seed_and_params_give_byte_identical_files(tmp_path: Path) -> None:
     config = GeneratorConfig(seed=11, events_per_day=800)
     generate(config, START, 2, tmp_path / "a")
