@@ -58,25 +58,25 @@ def available_landing_days(settings: Settings) -> list[dt.date]:
     )
 
 
+def _day_event_files(settings: Settings, day: dt.date) -> list[Path]:
+    """The events CSV files landed for one arrival day, sorted (empty when none)."""
+    folder = settings.landing_events_day(day)
+    return sorted(folder.glob("*.csv")) if folder.is_dir() else []
+
+
 def landing_bytes(settings: Settings, days: Iterable[dt.date]) -> int:
     """Bytes of the events CSV landed for ``days`` (a day not landed counts 0: staging says so).
 
     Sizes a run before Spark starts (:func:`spark_staging.session.jit_options`)."""
-    total = 0
-    for day in days:
-        folder = settings.landing_events_day(day)
-        if folder.is_dir():
-            total += sum(path.stat().st_size for path in folder.glob("*.csv"))
-    return total
+    return sum(path.stat().st_size for day in days for path in _day_event_files(settings, day))
 
 
 def landing_event_files(settings: Settings, day: dt.date) -> list[Path]:
     """The events CSV files of one arrival day, sorted; EmptyInputError when there are none."""
-    folder = settings.landing_events_day(day)
-    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+    files = _day_event_files(settings, day)
     if not files:
         raise EmptyInputError(
-            f"no landing files for {day.isoformat()} under {folder}; "
+            f"no landing files for {day.isoformat()} under {settings.landing_events_day(day)}; "
             "run 'clickstream generate' first (or pick a day that has landed)."
         )
     return files
