@@ -137,6 +137,7 @@ MART_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("is_bot", "boolean"),
         ("is_first_session", "boolean"),
         ("source_session_id", "text"),
+        ("last_logged_user_id", "text"),
     ),
     "fct_orders": (
         ("order_id", "text"),
@@ -545,6 +546,7 @@ def _write_session(
             "is_bot": is_bot,
             "is_first_session": first,
             "source_session_id": None,
+            "last_logged_user_id": uid,
         }
     )
 

@@ -12,7 +12,6 @@
     indexes=[
         {'columns': ['event_ts'], 'type': 'brin'},
         {'columns': ['event_date']},
-        {'columns': ['session_id']},
         {'columns': ['anonymous_id']},
     ],
 ) }}

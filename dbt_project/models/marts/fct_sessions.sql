@@ -1,8 +1,9 @@
--- fct_sessions: one row per session (grain: session_id), aggregated from fct_events.
--- Incremental: whole sessions are rebuilt - every session with an event in [D-L, D+2) and every
--- session of a device the window re-stitched - plus the older sessions of the same users whose
--- is_first_session flag that changes (replace_window strategy). See the model docs.
--- depends_on: {{ ref('int_identity__stitched') }}
+-- fct_sessions: one row per session (grain: session_id), aggregated from stg_raw__events and
+-- stitched per session - not from fct_events, so both facts build side by side. Incremental:
+-- every session with an event in [D-L, D+2) is rebuilt from its events; the older sessions of
+-- devices the window re-stitched only change user, so they are re-stitched from their own rows;
+-- plus the older sessions of the same users whose is_first_session flag that changes
+-- (replace_window strategy). See the model docs.
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_window',
@@ -20,17 +21,17 @@
 with
 
 events as not materialized (
-    -- not materialized (as existing_sessions): read several times, each time through an index
-    -- or for a few columns, never worth a copy of the whole table
-    select * from {{ ref('fct_events') }}
+    -- not materialized: an incremental run reads it twice, by date range, for a few columns
+    select * from {{ ref('stg_raw__events') }}
 ),
 
-channels as (
-    select * from {{ ref('dim_channel') }}
+identities as not materialized (
+    -- not materialized: joined per session, and probed for the few re-stitched devices
+    select * from {{ ref('int_identity__stitched') }}
 ),
 
-devices as (
-    select * from {{ ref('dim_device') }}
+user_agents as (
+    select * from {{ ref('int_user_agents__parsed') }}
 ),
 
 users as (
@@ -39,42 +40,75 @@ users as (
 
 {% if is_incremental() %}
 
-identities as (
-    select * from {{ ref('int_identity__stitched') }}
-),
+{#- a table built before last_logged_user_id existed gets it appended (on_schema_change) after
+    this query: until then its sessions read as anonymous at their end (a unit test's `this` is
+    its fixture, a string) -#}
+{%- set existing_columns = [] if this is string
+    else adapter.get_columns_in_relation(this) | map(attribute='name') | list %}
 
 existing_sessions as not materialized (
-    select * from {{ this }}
+    select
+        *{% if existing_columns and 'last_logged_user_id' not in existing_columns %},
+        cast(null as text) as last_logged_user_id
+        {%- endif %}
+    from {{ this }}
 ),
 
-window_sessions as (
-    select distinct session_id
+window_events as (
+    select
+        session_id,
+        session_start_ts
     from events
     where
         event_date >= {{ window_start('session_date') }}
         and event_date < {{ window_end() }}
 ),
 
+window_sessions as (
+    select distinct session_id
+    from window_events
+),
+
 restitched_sessions as (
-    -- the device's events outside the window got a new user in fct_events
-    select existing_sessions.session_id
+    -- sessions of the devices the window moved to another user that lie wholly outside it:
+    -- their events are unchanged, only the device's user is new (one ending inside the window
+    -- that no window event carries any more has vanished, and is left for the strategy to drop)
+    select
+        existing_sessions.*,
+        identities.user_id as device_user_id
     from existing_sessions
     inner join identities
         on existing_sessions.anonymous_id = identities.anonymous_id
-    where identities.is_restitched
+    where
+        identities.is_restitched
+        -- a list as well as the join: the few devices' sessions found through the index on
+        -- anonymous_id (a merge join sorted every session)
+        and existing_sessions.anonymous_id = any(array(
+            select restitched_devices.anonymous_id
+            from identities as restitched_devices
+            where restitched_devices.is_restitched
+        ))
+        and existing_sessions.session_id not in (select window_sessions.session_id from window_sessions)
+        and (
+            existing_sessions.session_end_ts < cast({{ window_start('session_date') }} as timestamp)
+            or existing_sessions.session_end_ts >= cast({{ window_end() }} as timestamp)
+        )
 ),
 
 scoped_session_ids as (
     select session_id from window_sessions
-    union
+    union all
     select session_id from restitched_sessions
 ),
 
 scoped_events as (
-    -- a list, not a join: one index probe per session (a join plan read the whole index)
+    -- the window sessions' events, those before the window start included: read from the
+    -- earliest start of those sessions on (partitions pruned at run time), not the whole history
     select *
     from events
-    where session_id = any(array(select session_id from scoped_session_ids))
+    where
+        event_date >= (select cast(min(window_events.session_start_ts) as date) from window_events)
+        and session_id in (select window_sessions.session_id from window_sessions)
 ),
 
 {% else %}
@@ -89,8 +123,10 @@ aggregated as (
     select
         session_id,
         min(anonymous_id) as anonymous_id,
-        (array_agg(user_id order by event_ts desc, event_id desc) filter (where user_id is not null))[1]
-            as user_id,
+        -- the user the last event was logged in as; stitched below, per session: a device
+        -- with a logged-in event has a user in int_identity__stitched, so this is the last
+        -- identified event's user of int_events__stitched
+        (array_agg(user_id order by event_ts desc, event_id desc))[1] as last_logged_user_id,
         max(source_session_id) as source_session_id,
         min(event_ts) as session_start_ts,
         max(event_ts) as session_end_ts,
@@ -100,10 +136,11 @@ aggregated as (
         (array_agg(page_path order by event_ts desc, session_event_seq desc, event_id desc) filter (
             where page_path is not null
         ))[1] as exit_page_path,
-        -- the landing event's keys: the session's first event (small sorts per aggregate and
-        -- session, where a row_number() window sorted every event and a join matched it back)
-        (array_agg(channel_key order by event_ts, session_event_seq, event_id))[1] as channel_key,
-        (array_agg(device_key order by event_ts, session_event_seq, event_id))[1] as device_key,
+        -- the landing event's channel and device: the session's first event (small sorts per
+        -- session, where a row_number() window sorted every event and a join matched it back);
+        -- its user agent is parsed once per session, not per event
+        array_agg(array[channel, device_type, useragent] order by event_ts, session_event_seq, event_id)
+            as landing_attributes,
         count(*) as event_count,
         count(*) filter (where event_name = 'page_view') as page_view_count,
         count(*) filter (where event_name = 'product_viewed') as product_view_count,
@@ -119,24 +156,128 @@ aggregated as (
     group by session_id
 ),
 
-sessions as (
+stitched as (
+    -- each session's user and landing device, stitched and parsed once per session
     select
         aggregated.*,
-        channels.channel,
-        devices.device_type,
-        coalesce(aggregated.user_id, aggregated.anonymous_id) as user_key
+        coalesce(aggregated.last_logged_user_id, identities.user_id) as user_id,
+        aggregated.landing_attributes[1][1] as channel,
+        aggregated.landing_attributes[1][2] as device_type,
+        -- no agent (null or empty) parses as 'Other', as in int_events__stitched
+        coalesce(user_agents.browser, 'Other') as browser,
+        coalesce(user_agents.os, 'Other') as os
     from aggregated
-    left join channels
-        on aggregated.channel_key = channels.channel_key
-    left join devices
-        on aggregated.device_key = devices.device_key
+    left join identities
+        on aggregated.anonymous_id = identities.anonymous_id
+    left join user_agents
+        on aggregated.landing_attributes[1][3] = user_agents.useragent
+),
+
+sessions as (
+    -- the rebuilt sessions in the table's shape, but for the user version and first-session flag
+    select
+        -- ids
+        cast(session_id as text) as session_id,
+        cast(anonymous_id as text) as anonymous_id,
+        cast(user_id as text) as user_id,
+        cast(last_logged_user_id as text) as last_logged_user_id,
+        cast(source_session_id as text) as source_session_id,
+
+        -- timestamps
+        cast(session_start_ts as timestamp) as session_start_ts,
+        cast(session_end_ts as timestamp) as session_end_ts,
+        cast(session_start_ts as date) as session_date,
+        cast({{ date_key('session_start_ts') }} as integer) as date_key,
+        cast(extract(epoch from session_end_ts - session_start_ts) as integer) as duration_seconds,
+
+        -- counts
+        cast(event_count as integer) as event_count,
+        cast(page_view_count as integer) as page_view_count,
+        cast(product_view_count as integer) as product_view_count,
+
+        -- pages
+        cast(landing_page_path as text) as landing_page_path,
+        cast(exit_page_path as text) as exit_page_path,
+
+        -- attribution: the landing event's keys, made as int_events__stitched makes them
+        {{ surrogate_key(['channel']) }} as channel_key,
+        cast(channel as text) as channel,
+        {{ surrogate_key(['device_type', 'browser', 'os']) }} as device_key,
+        cast(device_type as text) as device_type,
+
+        -- funnel
+        page_view_count <= 1 and interaction_count = 0 as is_bounce,
+        product_view_count > 0 as has_product_view,
+        add_to_cart_count > 0 as has_add_to_cart,
+        checkout_count > 0 as has_checkout,
+        order_count > 0 as is_converted,
+
+        -- measures
+        cast(order_count as integer) as order_count,
+        cast(revenue as numeric(14, 2)) as revenue,
+
+        -- flags
+        cast(is_bot as boolean) as is_bot
+    from stitched
+
+    {% if is_incremental() %}
+
+    union all
+
+    select
+        -- ids
+        session_id,
+        anonymous_id,
+        -- as aggregated: the user the last event logged in with, else the device's user
+        coalesce(last_logged_user_id, device_user_id) as user_id,
+        last_logged_user_id,
+        source_session_id,
+
+        -- timestamps
+        session_start_ts,
+        session_end_ts,
+        session_date,
+        date_key,
+        duration_seconds,
+
+        -- counts
+        event_count,
+        page_view_count,
+        product_view_count,
+
+        -- pages
+        landing_page_path,
+        exit_page_path,
+
+        -- attribution
+        channel_key,
+        channel,
+        device_key,
+        device_type,
+
+        -- funnel
+        is_bounce,
+        has_product_view,
+        has_add_to_cart,
+        has_checkout,
+        is_converted,
+
+        -- measures
+        order_count,
+        revenue,
+
+        -- flags
+        is_bot
+    from restitched_sessions
+
+    {% endif %}
 ),
 
 {% if is_incremental() %}
 
 affected_user_keys as (
     -- users (or lone devices) of the rebuilt sessions, now and before this run
-    select user_key from sessions
+    select coalesce(user_id, anonymous_id) as user_key from sessions
     union
     select coalesce(existing_sessions.user_id, existing_sessions.anonymous_id) as user_key
     from existing_sessions
@@ -183,7 +324,7 @@ first_sessions as (
         min(session_start_ts) as first_session_start_ts
     from (
         select
-            user_key,
+            coalesce(user_id, anonymous_id) as user_key,
             session_start_ts
         from sessions
         {% if is_incremental() %}
@@ -200,53 +341,52 @@ first_sessions as (
 rebuilt as (
     select
         -- ids
-        cast(sessions.session_id as text) as session_id,
-        cast(sessions.anonymous_id as text) as anonymous_id,
-        cast(sessions.user_id as text) as user_id,
+        sessions.session_id,
+        sessions.anonymous_id,
+        sessions.user_id,
+        sessions.last_logged_user_id,
         cast(users.user_sk as text) as user_sk,
-        cast(sessions.source_session_id as text) as source_session_id,
+        sessions.source_session_id,
 
         -- timestamps
-        cast(sessions.session_start_ts as timestamp) as session_start_ts,
-        cast(sessions.session_end_ts as timestamp) as session_end_ts,
-        cast(sessions.session_start_ts as date) as session_date,
-        cast({{ date_key('sessions.session_start_ts') }} as integer) as date_key,
-        cast(
-            extract(epoch from sessions.session_end_ts - sessions.session_start_ts) as integer
-        ) as duration_seconds,
+        sessions.session_start_ts,
+        sessions.session_end_ts,
+        sessions.session_date,
+        sessions.date_key,
+        sessions.duration_seconds,
 
         -- counts
-        cast(sessions.event_count as integer) as event_count,
-        cast(sessions.page_view_count as integer) as page_view_count,
-        cast(sessions.product_view_count as integer) as product_view_count,
+        sessions.event_count,
+        sessions.page_view_count,
+        sessions.product_view_count,
 
         -- pages
-        cast(sessions.landing_page_path as text) as landing_page_path,
-        cast(sessions.exit_page_path as text) as exit_page_path,
+        sessions.landing_page_path,
+        sessions.exit_page_path,
 
         -- attribution
-        cast(sessions.channel_key as text) as channel_key,
-        cast(sessions.channel as text) as channel,
-        cast(sessions.device_key as text) as device_key,
-        cast(sessions.device_type as text) as device_type,
+        sessions.channel_key,
+        sessions.channel,
+        sessions.device_key,
+        sessions.device_type,
 
         -- funnel
-        sessions.page_view_count <= 1 and sessions.interaction_count = 0 as is_bounce,
-        sessions.product_view_count > 0 as has_product_view,
-        sessions.add_to_cart_count > 0 as has_add_to_cart,
-        sessions.checkout_count > 0 as has_checkout,
-        sessions.order_count > 0 as is_converted,
+        sessions.is_bounce,
+        sessions.has_product_view,
+        sessions.has_add_to_cart,
+        sessions.has_checkout,
+        sessions.is_converted,
 
         -- measures
-        cast(sessions.order_count as integer) as order_count,
-        cast(sessions.revenue as numeric(14, 2)) as revenue,
+        sessions.order_count,
+        sessions.revenue,
 
         -- flags
-        cast(sessions.is_bot as boolean) as is_bot,
+        sessions.is_bot,
         sessions.session_start_ts = first_sessions.first_session_start_ts as is_first_session
     from sessions
     inner join first_sessions
-        on sessions.user_key = first_sessions.user_key
+        on coalesce(sessions.user_id, sessions.anonymous_id) = first_sessions.user_key
     left join users
         on
             sessions.user_id = users.user_id
@@ -263,6 +403,7 @@ flipped as (
         kept_sessions.session_id,
         kept_sessions.anonymous_id,
         kept_sessions.user_id,
+        kept_sessions.last_logged_user_id,
         kept_sessions.user_sk,
         kept_sessions.source_session_id,
 
