@@ -66,6 +66,7 @@ final as (
 
         -- timestamps
         event_ts,
+        session_start_ts,
         event_date,
         arrival_date
     from stitched

@@ -1,9 +1,10 @@
--- fct_sessions: one row per session (grain: session_id), aggregated from stg_raw__events and
--- stitched per session - not from fct_events, so both facts build side by side. Incremental:
+-- fct_sessions: one row per session (grain: session_id), aggregated from int_events__stitched -
+-- not from fct_events, so both facts build side by side. Incremental:
 -- every session with an event in [D-L, D+2) is rebuilt from its events; the older sessions of
 -- devices the window re-stitched only change user, so they are re-stitched from their own rows;
 -- plus the older sessions of the same users whose is_first_session flag that changes
 -- (replace_window strategy). See the model docs.
+-- depends_on: {{ ref('int_identity__stitched') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_window',
@@ -22,16 +23,7 @@ with
 
 events as not materialized (
     -- not materialized: an incremental run reads it twice, by date range, for a few columns
-    select * from {{ ref('stg_raw__events') }}
-),
-
-identities as not materialized (
-    -- not materialized: joined per session, and probed for the few re-stitched devices
-    select * from {{ ref('int_identity__stitched') }}
-),
-
-user_agents as (
-    select * from {{ ref('int_user_agents__parsed') }}
+    select * from {{ ref('int_events__stitched') }}
 ),
 
 users as (
@@ -39,6 +31,11 @@ users as (
 ),
 
 {% if is_incremental() %}
+
+identities as not materialized (
+    -- not materialized: probed through its index for the few re-stitched devices
+    select * from {{ ref('int_identity__stitched') }}
+),
 
 {#- a table built before last_logged_user_id existed gets it appended (on_schema_change) after
     this query: until then its sessions read as anonymous at their end (a unit test's `this` is
@@ -126,7 +123,10 @@ aggregated as (
         -- the user the last event was logged in as; stitched below, per session: a device
         -- with a logged-in event has a user in int_identity__stitched, so this is the last
         -- identified event's user of int_events__stitched
-        (array_agg(user_id order by event_ts desc, event_id desc))[1] as last_logged_user_id,
+        -- the last identified event's stitched and logged-in users, one sort for both
+        array_agg(array[user_id, logged_user_id] order by event_ts desc, event_id desc) filter (
+            where user_id is not null
+        ) as users_latest_first,
         max(source_session_id) as source_session_id,
         min(event_ts) as session_start_ts,
         max(event_ts) as session_end_ts,
@@ -137,9 +137,8 @@ aggregated as (
             where page_path is not null
         ))[1] as exit_page_path,
         -- the landing event's channel and device: the session's first event (small sorts per
-        -- session, where a row_number() window sorted every event and a join matched it back);
-        -- its user agent is parsed once per session, not per event
-        array_agg(array[channel, device_type, useragent] order by event_ts, session_event_seq, event_id)
+        -- session, where a row_number() window sorted every event and a join matched it back)
+        array_agg(array[channel, device_type, browser, os] order by event_ts, session_event_seq, event_id)
             as landing_attributes,
         count(*) as event_count,
         count(*) filter (where event_name = 'page_view') as page_view_count,
@@ -157,20 +156,16 @@ aggregated as (
 ),
 
 stitched as (
-    -- each session's user and landing device, stitched and parsed once per session
+    -- the session's users and landing channel and device, out of the aggregated arrays
     select
         aggregated.*,
-        coalesce(aggregated.last_logged_user_id, identities.user_id) as user_id,
+        aggregated.users_latest_first[1][1] as user_id,
+        aggregated.users_latest_first[1][2] as last_logged_user_id,
         aggregated.landing_attributes[1][1] as channel,
         aggregated.landing_attributes[1][2] as device_type,
-        -- no agent (null or empty) parses as 'Other', as in int_events__stitched
-        coalesce(user_agents.browser, 'Other') as browser,
-        coalesce(user_agents.os, 'Other') as os
+        aggregated.landing_attributes[1][3] as browser,
+        aggregated.landing_attributes[1][4] as os
     from aggregated
-    left join identities
-        on aggregated.anonymous_id = identities.anonymous_id
-    left join user_agents
-        on aggregated.landing_attributes[1][3] = user_agents.useragent
 ),
 
 sessions as (
