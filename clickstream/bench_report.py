@@ -84,9 +84,11 @@ def _verdict(
         return "not measured", None
     ok = measured >= target if higher_is_better else measured <= target
     gap = abs(measured - target) / target
+    # a gap under 1% keeps a decimal: "missed by 0%" reads as a contradiction
+    shown = f"{gap:.1%}" if gap < 0.01 else f"{gap:.0%}"
     if ok:
-        return f"met ({gap:.0%} margin)", True
-    return f"**missed by {gap:.0%}**", False
+        return f"met ({shown} margin)", True
+    return f"**missed by {shown}**", False
 
 
 def _generator_targets(data: dict[str, Any]) -> list[dict[str, Any]]:

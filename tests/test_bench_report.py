@@ -64,6 +64,12 @@ def test_missed_targets_say_by_how_much():
     )
 
 
+def test_a_near_miss_keeps_a_decimal_instead_of_reading_missed_by_zero():
+    targets = evaluate_targets(_results(e2e_1m=90.2, jdbc_speedup=2.5, zstd_smaller=0.9, share=0.5))
+    e2e = next(t for t in targets if t["target"].startswith("1,000,000"))
+    assert e2e["met"] is False and "missed by 0.2%" in e2e["verdict"]
+
+
 def test_unmeasured_10m_target_is_extrapolated_not_claimed():
     targets = evaluate_targets(_results(e2e_1m=60.0, jdbc_speedup=6.0, zstd_smaller=0.9, share=0.1))
     ten_m = next(t for t in targets if t["target"].startswith("10,000,000"))
