@@ -120,9 +120,6 @@ aggregated as (
     select
         session_id,
         min(anonymous_id) as anonymous_id,
-        -- the user the last event was logged in as; stitched below, per session: a device
-        -- with a logged-in event has a user in int_identity__stitched, so this is the last
-        -- identified event's user of int_events__stitched
         -- the last identified event's stitched and logged-in users, one sort for both
         array_agg(array[user_id, logged_user_id] order by event_ts desc, event_id desc) filter (
             where user_id is not null
