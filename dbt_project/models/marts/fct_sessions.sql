@@ -45,7 +45,12 @@ identities as not materialized (
 
 existing_sessions as not materialized (
     select
-        *{% if existing_columns and 'last_logged_user_id' not in existing_columns %},
+        *,
+        -- outside the replace_window strategy's scope, so left as they are unless re-emitted
+        (
+            session_end_ts < cast({{ window_start('session_date') }} as timestamp)
+            or session_end_ts >= cast({{ window_end() }} as timestamp)
+        ) as ends_outside_window{% if existing_columns and 'last_logged_user_id' not in existing_columns %},
         cast(null as text) as last_logged_user_id
         {%- endif %}
     from {{ this }}
@@ -86,10 +91,7 @@ restitched_sessions as (
             where restitched_devices.is_restitched
         ))
         and existing_sessions.session_id not in (select window_sessions.session_id from window_sessions)
-        and (
-            existing_sessions.session_end_ts < cast({{ window_start('session_date') }} as timestamp)
-            or existing_sessions.session_end_ts >= cast({{ window_end() }} as timestamp)
-        )
+        and existing_sessions.ends_outside_window
 ),
 
 scoped_session_ids as (
@@ -301,10 +303,7 @@ kept_sessions as (
         on existing_sessions.session_id = scoped_session_ids.session_id
     where
         scoped_session_ids.session_id is null
-        and (
-            existing_sessions.session_end_ts < cast({{ window_start('session_date') }} as timestamp)
-            or existing_sessions.session_end_ts >= cast({{ window_end() }} as timestamp)
-        )
+        and existing_sessions.ends_outside_window
 ),
 
 {% endif %}
