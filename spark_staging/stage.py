@@ -43,7 +43,7 @@ from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 from clickstream.config import Settings
 from clickstream.errors import ConfigError, StageFailedError, headline
 from spark_staging.bots import flag_bots
-from spark_staging.dedupe import ORDER_COLUMNS, deduplicate
+from spark_staging.dedupe import ORDER_COLUMNS, duplicate_copies, mark_duplicates
 from spark_staging.extracts import known_products, stage_extracts
 from spark_staging.lake import (
     check_lake_dir,
@@ -209,21 +209,36 @@ def check_lines(
     return checked.select(*keep)
 
 
-def classify(checked: DataFrame, prior: DataFrame | None) -> DataFrame:
+def classify(
+    checked: DataFrame,
+    prior: DataFrame | None,
+    copies: DataFrame | None = None,
+    *,
+    broadcast: bool = True,
+) -> DataFrame:
     """``checked`` lines with ``outcome``: a quarantine reason, ``accepted``,
     ``duplicate_exact`` or ``duplicate_payload`` (plus its typed fields).
 
     ``prior`` holds the lake rows that arrived before these days (None: there are none).
+    ``copies``: :func:`find_copies` of the same lines when the caller has materialized them
+    (computed within this plan otherwise); ``broadcast`` as in :func:`mark_duplicates`.
     """
-    valid = checked.select("*", F.col("reason").isNull().alias("_valid"))
-    deduped = deduplicate(valid, prior, eligible="_valid")
+    if copies is None:
+        copies = find_copies(checked, prior)
+    deduped = mark_duplicates(checked, copies, broadcast=broadcast)
     outcome = (
         F.when(F.col("reason").isNotNull(), F.col("reason"))
         .when(F.col("duplicate") == "exact", DUPLICATE_EXACT)
         .when(F.col("duplicate") == "payload", DUPLICATE_PAYLOAD)
         .otherwise(ACCEPTED)
     )
-    return deduped.select("*", outcome.alias("outcome")).drop("duplicate", "_valid")
+    return deduped.select("*", outcome.alias("outcome")).drop("duplicate")
+
+
+def find_copies(checked: DataFrame, prior: DataFrame | None) -> DataFrame:
+    """The duplicate copies among the valid ``checked`` lines (:func:`duplicate_copies`)."""
+    valid = checked.select("*", F.col("reason").isNull().alias("_valid"))
+    return duplicate_copies(valid, prior, eligible="_valid")
 
 
 def _collect_counts(classified: DataFrame) -> dict[dt.date, dict[str, int]]:
@@ -273,6 +288,10 @@ def _rebuild_events(
     )
     return rewritten
 
+
+MAX_BROADCAST_COPIES = 1_000_000
+"""Duplicate copies (≈100 bytes each) up to which a run ships their list to every task
+(:func:`~spark_staging.dedupe.mark_duplicates`) instead of shuffling the lines to meet it."""
 
 BYTES_PER_SHUFFLE_PARTITION = 200 * 1024 * 1024
 """Landing CSV bytes per shuffle partition (≈500K events): see :func:`shuffle_partitions_for`."""
@@ -350,12 +369,16 @@ def _stage_events(
     prior: DataFrame | None = lake_events.where(F.col("arrival_date") < F.lit(days[0]))
     if prior is not None and prior.isEmpty():  # the first run: no need to look back
         prior = None
-    else:  # dedupe reads the lines twice (its semi-join on event_id): parse them once
-        checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
-    classified = classify(checked, prior).persist(StorageLevel.MEMORY_AND_DISK)
+    # read for the duplicates' keys, then for the counts and both writes: parse it once
+    checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
+    copies = find_copies(checked, prior).persist(StorageLevel.MEMORY_AND_DISK)
+    classified = checked
     try:
+        broadcast = copies.count() <= MAX_BROADCAST_COPIES
+        classified = classify(checked, prior, copies, broadcast=broadcast)
+        if not broadcast:  # a day of mostly duplicates: join it to its copies once, not thrice
+            classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
         counts = _collect_counts(classified)
-        checked.unpersist()
         quarantine = classified.where(F.col("outcome").isin(*QUARANTINE_REASONS)).select(
             "arrival_date",
             "source_file",
@@ -375,7 +398,7 @@ def _stage_events(
         accepted = classified.where(F.col("outcome") == ACCEPTED)
         rewritten = _rebuild_events(settings, days, accepted, lake_events)
     finally:
-        _unpersist_quietly(checked, classified)
+        _unpersist_quietly(classified, copies, checked)
     return counts, rewritten
 
 

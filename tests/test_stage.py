@@ -318,6 +318,19 @@ def test_restaging_a_day_is_idempotent_and_leaves_other_partitions_alone(spark, 
     assert _lake_rows(spark, settings) == _lake_rows(spark, staged["daily"])
 
 
+def test_a_day_of_mostly_duplicates_joins_its_copies_without_broadcasting_them(
+    spark, staged, tmp_path, monkeypatch
+):
+    # past MAX_BROADCAST_COPIES the copies are joined to the lines by a shuffle: same lake
+    monkeypatch.setattr("spark_staging.stage.MAX_BROADCAST_COPIES", 0)
+    settings = _settings(tmp_path)
+    shutil.copytree(staged["daily"].landing_dir, settings.landing_dir)
+    stats = stage_days(spark, settings, DAYS)
+    assert sum(s.duplicates for s in stats) > 0
+    assert _lake_rows(spark, settings) == _lake_rows(spark, staged["backfill"])
+    assert _stats_files(settings) == _stats_files(staged["backfill"])
+
+
 def test_missing_or_empty_landing_folder_raises_a_clear_error(spark, tmp_settings):
     with pytest.raises(
         EmptyInputError, match=r"no landing files for 2024-03-02.*clickstream generate"
