@@ -22,7 +22,7 @@ from clickstream.bench_env import command_line, machine_info
 from clickstream.bench_report import evaluate_targets, render_markdown
 from clickstream.bench_scenarios import SCENARIOS, BenchContext, Plan
 from clickstream.config import Settings
-from clickstream.errors import ConfigError
+from clickstream.errors import ClickstreamError, ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,20 @@ def _write(report: dict[str, Any], out_file: Path, started: float) -> None:
     out_file.write_text(render_markdown(report))
 
 
+def _class_data_archive() -> str:
+    """Measure Spark as installed: with the driver's class-data archive (built if missing,
+    as ``scripts/bootstrap.sh`` would), unless it is turned off."""
+    from spark_staging import cds
+
+    if not cds.enabled():
+        return f"off ({cds.ENABLED_ENV}=0)"
+    try:
+        path, built = cds.build_archive()
+    except ClickstreamError as exc:
+        return f"unavailable ({exc})"
+    return f"{'built for this run' if built else 'present'} ({path.name})"
+
+
 def run_benchmarks(
     settings: Settings,
     sizes: list[int],
@@ -106,7 +120,7 @@ def run_benchmarks(
     plan = Plan.build(sizes, quick)
     report: dict[str, Any] = {
         "command": command_line(),
-        "machine": machine_info(server),
+        "machine": {**machine_info(server), "spark_class_data_archive": _class_data_archive()},
         "parameters": {
             "sizes": list(plan.e2e_sizes),
             "repeats": repeats,

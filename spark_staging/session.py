@@ -15,6 +15,7 @@ from pyspark.sql import SparkSession
 
 from clickstream.config import Settings
 from clickstream.errors import ConfigError, JavaMissingError, headline
+from spark_staging import cds
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ def build_spark(
     app_name: str = "clickstream-staging",
     shuffle_partitions: int = 64,
     input_bytes: int | None = None,
+    driver_options: str | None = None,
 ) -> SparkSession:
     """Return a SparkSession configured for this pipeline.
 
@@ -90,7 +92,8 @@ def build_spark(
     everywhere so dates never depend on the machine's zone; the executors use this
     interpreter so Python UDF-free code and Arrow conversions agree. ``input_bytes``, the
     landing CSV this JVM is expected to stage, picks a local driver's JIT (:func:`jit_options`);
-    a cluster's long-lived executors keep the default JIT.
+    a cluster's long-lived executors keep the default JIT. ``driver_options`` are the driver
+    JVM's class-data flags (default: map the archive of :mod:`spark_staging.cds` if built).
     """
     ensure_java()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -99,6 +102,9 @@ def build_spark(
     driver_java = "-Duser.timezone=UTC"
     if master.startswith("local"):
         driver_java = f"{driver_java} {jit_options(input_bytes)}".strip()
+    if driver_options is None:
+        driver_options = cds.driver_options()
+    driver_java = f"{driver_java} {driver_options}".strip()
     builder = (
         SparkSession.builder.master(master)
         .appName(app_name)

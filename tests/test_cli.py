@@ -33,6 +33,7 @@ def test_every_subcommand_has_help() -> None:
         "doctor",
         "bench",
         "warehouse",
+        "warm-up",
     ):
         result = invoke(command, "--help")
         assert result.exit_code == 0, (command, result.output)
