@@ -511,6 +511,7 @@ def scenario_staging(ctx: BenchContext) -> dict[str, Any]:
     ratio = rows[-1]["spark_over_duckdb"]
     if ratio:
         result["breakeven_cluster_cores"] = math.ceil((threads or 2) * ratio)
+    result["cli"] = _cli_run(ctx, ctx.plan.staging_sizes[-1])
     if ctx.plan.cluster_events:
         result["cluster"] = _cluster_run(ctx, ctx.plan.cluster_events)
     else:
@@ -525,6 +526,16 @@ def _local_cores(master: str) -> int | None:
         inner = master[6:-1]
         return None if inner == "*" else int(inner)
     return None
+
+
+def _cli_run(ctx: BenchContext, events: int) -> dict[str, Any]:
+    """``clickstream stage`` of the largest day in a fresh process: what a user waits for,
+    JVM start included (the staging target's measure)."""
+    staged = ctx.staged_day(events)
+    seconds = _cli_stage_seconds(
+        staged.settings, ctx.scratch(f"cli{events}") / "lake", ctx.settings.spark_master, staged.day
+    )
+    return {"events": events, "landed_rows": staged.landed_rows, "seconds": seconds}
 
 
 def _cluster_run(ctx: BenchContext, events: int) -> dict[str, Any]:

@@ -70,6 +70,23 @@ def test_a_near_miss_keeps_a_decimal_instead_of_reading_missed_by_zero():
     assert e2e["met"] is False and "missed by 0.2%" in e2e["verdict"]
 
 
+def test_staging_target_is_judged_on_the_cli_run_of_a_1m_day_only():
+    results = _results(e2e_1m=60.0, jdbc_speedup=6.0, zstd_smaller=0.9, share=0.1)
+
+    def staging_target(cli: dict | None) -> dict:
+        results["staging"] = {"cli": cli} if cli else {}
+        return next(t for t in evaluate_targets(results) if t["target"].startswith("staging"))
+
+    met = staging_target({"events": 1_000_000, "landed_rows": 953_468, "seconds": 51.3})
+    assert met["met"] is True and met["measured"] == "51.3 s" and "953,468" in met["note"]
+    missed = staging_target({"events": 1_000_000, "landed_rows": 953_468, "seconds": 66.0})
+    assert missed["met"] is False and "missed by 10%" in missed["verdict"]
+    # a smaller day (a --quick run) says nothing about the 1M target
+    small = staging_target({"events": 100_000, "landed_rows": 95_361, "seconds": 12.0})
+    assert small["met"] is None and small["verdict"] == "not measured"
+    assert staging_target(None)["verdict"] == "not measured"
+
+
 def test_unmeasured_10m_target_is_extrapolated_not_claimed():
     targets = evaluate_targets(_results(e2e_1m=60.0, jdbc_speedup=6.0, zstd_smaller=0.9, share=0.1))
     ten_m = next(t for t in targets if t["target"].startswith("10,000,000"))

@@ -129,12 +129,12 @@ aggregated as (
         max(source_session_id) as source_session_id,
         min(event_ts) as session_start_ts,
         max(event_ts) as session_end_ts,
-        (array_agg(page_path order by event_ts, session_event_seq, event_id) filter (
+        -- every page of the session, latest first: the exit page first, the landing page last
+        -- (one sort per session for both, where an ascending and a descending one cost 7 %
+        -- more of the model's full build)
+        array_agg(page_path order by event_ts desc, session_event_seq desc, event_id desc) filter (
             where page_path is not null
-        ))[1] as landing_page_path,
-        (array_agg(page_path order by event_ts desc, session_event_seq desc, event_id desc) filter (
-            where page_path is not null
-        ))[1] as exit_page_path,
+        ) as pages_latest_first,
         -- the landing event's channel and device: the session's first event (small sorts per
         -- session, where a row_number() window sorted every event and a join matched it back)
         array_agg(array[channel, device_type, browser, os] order by event_ts, session_event_seq, event_id)
@@ -163,7 +163,9 @@ stitched as (
         aggregated.landing_attributes[1][1] as channel,
         aggregated.landing_attributes[1][2] as device_type,
         aggregated.landing_attributes[1][3] as browser,
-        aggregated.landing_attributes[1][4] as os
+        aggregated.landing_attributes[1][4] as os,
+        aggregated.pages_latest_first[cardinality(aggregated.pages_latest_first)] as landing_page_path,
+        aggregated.pages_latest_first[1] as exit_page_path
     from aggregated
 ),
 
