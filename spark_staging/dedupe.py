@@ -89,11 +89,3 @@ def mark_duplicates(df: DataFrame, copies: DataFrame, *, broadcast: bool = True)
     """
     side = F.broadcast(copies) if broadcast else copies
     return df.join(side, list(LINE_KEY), "left").select(*df.columns, "duplicate")
-
-
-def deduplicate(
-    df: DataFrame, prior: DataFrame | None = None, eligible: str | None = None
-) -> DataFrame:
-    """Add ``duplicate``: null for the kept copy and for rows not ``eligible``, else
-    ``'exact'`` or ``'payload'`` (see :func:`duplicate_copies`). No row is removed."""
-    return mark_duplicates(df, duplicate_copies(df, prior, eligible))
