@@ -11,8 +11,8 @@ start and first job 7.2 s and 4.1 s.
 The archive is built by :func:`build_archive` (``clickstream warm-up``, which
 ``scripts/bootstrap.sh`` runs): a child process stages two tiny generated days and its JVM
 writes the classes it loaded on exit. Never by a user's own run: the dump adds ~15 s to the
-JVM's exit. It lives in ``CLICKSTREAM_CACHE_DIR`` (default ``~/.cache/clickstream``), named
-after the Java runtime and PySpark's jars, because the JVM only accepts an archive made with
+JVM's exit. It lives in :func:`cache_dir` (the virtual environment's ``share/clickstream``),
+named after the Java runtime and PySpark's jars, because the JVM only accepts an archive made with
 the same runtime and the same jar files: a reinstalled PySpark needs a new one. A missing,
 stale or damaged archive costs only the speed: the JVM's default ``-Xshare:auto`` then starts
 as if there were none, and :func:`driver_options` silences CDS's own warnings.
@@ -45,10 +45,14 @@ BUILD_TIMEOUT_SECONDS = 600
 
 
 def cache_dir() -> Path:
-    """``CLICKSTREAM_CACHE_DIR``, else ``$XDG_CACHE_HOME/clickstream`` (``~/.cache``)."""
+    """``CLICKSTREAM_CACHE_DIR``; else, in a virtual environment, its ``share/clickstream``
+    (the archive belongs to that environment's PySpark and goes with it, and two checkouts
+    with venvs of their own never replace each other's); else ``~/.cache/clickstream``."""
     configured = os.environ.get(CACHE_DIR_ENV)
     if configured:
         return Path(configured).expanduser()
+    if sys.prefix != sys.base_prefix:
+        return Path(sys.prefix) / "share" / "clickstream"
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "clickstream"
 

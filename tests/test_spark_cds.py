@@ -56,6 +56,18 @@ def test_a_driver_maps_the_archive_only_when_it_exists_and_is_on(cache, monkeypa
     assert cds.driver_options() == ""
 
 
+def test_the_archive_lives_in_the_virtual_environment_unless_told_otherwise(monkeypatch):
+    monkeypatch.delenv(cds.CACHE_DIR_ENV, raising=False)
+    monkeypatch.setattr(cds.sys, "prefix", "/opt/venv")
+    monkeypatch.setattr(cds.sys, "base_prefix", "/usr")
+    assert cds.cache_dir() == Path("/opt/venv/share/clickstream")
+    monkeypatch.setattr(cds.sys, "prefix", "/usr")  # no venv: the user's cache
+    monkeypatch.setenv("XDG_CACHE_HOME", "/home/ann/.cache")
+    assert cds.cache_dir() == Path("/home/ann/.cache/clickstream")
+    monkeypatch.setenv(cds.CACHE_DIR_ENV, "/srv/cache")
+    assert cds.cache_dir() == Path("/srv/cache")
+
+
 def test_another_java_runtime_looks_for_an_archive_of_its_own(cache, tmp_path, monkeypatch):
     mine = cds.archive_path()
     other_home = tmp_path / "jdk"
