@@ -33,13 +33,18 @@ def ensure_java() -> None:
     )
 
 
-SMALL_INPUT_JIT_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:-DontCompileHugeMethods"
+SMALL_INPUT_JIT_OPTIONS = (
+    "-XX:TieredStopAtLevel=1 -XX:-DontCompileHugeMethods -XX:ReservedCodeCacheSize=240m"
+)
 """JIT flags of a local[N] driver that stages little data: C1 only.
 
 A small staging job is short and its generated code is large: C2 compiler threads burned ≈38 s
 of CPU on a 100K-event day, against ≈20 s of actual task work, and the validation projection's
 generated method (≈15 KB of bytecode) is above HotSpot's 8 KB limit, so it ran in the bytecode
 interpreter. C1 alone compiles quickly, and compiles that method too.
+With C1 alone HotSpot reserves only 48 MB for compiled code, which a long-lived driver fills
+with Spark's generated classes (a CI run of the test suite did: "CodeCache is full. Compiler
+has been disabled", and the SparkContext stopped soon after); 240 MB is the tiered default.
 """
 
 LARGE_INPUT_JIT_OPTIONS = "-XX:-DontCompileHugeMethods"

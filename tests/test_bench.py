@@ -56,7 +56,7 @@ def test_quick_report_json_records_machine_command_and_targets(quick_report):
     _, _, data = quick_report
     assert data["machine"]["cpu_cores"] >= 1
     assert data["command"]
-    assert len(data["targets"]) == 7
+    assert len(data["targets"]) == 8
     generated = data["scenarios"]["generator"]["sizes"][0]
     assert generated["events"] == 20_000
     assert generated["rows_written"] > 0 and generated["events_per_second"] > 0

@@ -275,6 +275,7 @@ def test_the_local_jit_is_c1_for_small_inputs_and_tiered_c2_for_large_ones(monke
     monkeypatch.delenv("CLICKSTREAM_SPARK_JIT_OPTIONS", raising=False)
     small, large = session.SMALL_INPUT_JIT_OPTIONS, session.LARGE_INPUT_JIT_OPTIONS
     assert "TieredStopAtLevel=1" in small and "TieredStopAtLevel" not in large
+    assert "ReservedCodeCacheSize=240m" in small  # C1's own 48 MB fills in a long-lived driver
     assert session.jit_options(None) == small  # unknown size: the common small case
     assert session.jit_options(100_000 * session.LANDING_BYTES_PER_EVENT) == small
     assert session.jit_options(session.LARGE_INPUT_BYTES - 1) == small
