@@ -57,7 +57,9 @@ on a 2-core Xeon (JVM CPU seconds / staging wall seconds, one day): 100K events 
 meet above 1M: ``clickstream stage`` of a 945K-event day, JVM start included, took 57.3-58.0 s
 with C1 against 59.8-64.3 s with C2 (the parallel collector made no clear difference). The
 threshold stays at the Xeon's crossover: C1 at 1M would cost that machine ≈20 %, C2 costs the
-EPYC ≈7 %.
+EPYC ≈7 %. Three more interleaved rounds there (before the keys-only dedupe) gave C2 56.6 /
+66.9 / 64.4 s, C1 60.8 / 62.6 / 59.0 s and C2 with 2-5x higher tier-4 thresholds 63.0 / 59.1 /
+67.0 s: the machine's run-to-run noise (±5 s) is as large as the difference.
 """
 
 LARGE_INPUT_BYTES = 170 * 2**20
