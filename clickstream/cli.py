@@ -501,9 +501,9 @@ def doctor(ctx: typer.Context) -> None:
 def warm_up(
     force: Annotated[bool, typer.Option(help="Rebuild the archive even if it exists.")] = False,
 ) -> None:
-    """Build the Spark driver's class-data archive: every later Spark start is ~2 s faster.
+    """Build the Spark driver's class-data archive: every later Spark start is ~3 s faster.
 
-    Once per Java runtime and PySpark install (scripts/bootstrap.sh runs it); takes ~30 s.
+    Once per Java runtime and PySpark install (scripts/bootstrap.sh runs it); takes ~40 s.
     """
     from spark_staging.cds import build_archive
 

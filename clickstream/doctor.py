@@ -62,9 +62,9 @@ def _class_data_archive() -> Check:
     """Informational: without the archive Spark works, it only starts ~3 s slower."""
     from spark_staging import cds
 
-    path = cds.archive_path()
     if not cds.enabled():
         return Check("spark class-data archive", True, f"off ({cds.ENABLED_ENV}=0)")
+    path = cds.archive_path()
     if path is not None and path.is_file():
         return Check("spark class-data archive", True, str(path))
     return Check(

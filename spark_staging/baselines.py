@@ -167,7 +167,7 @@ def build_jdbc_spark(
     """
     from pyspark.sql import SparkSession
 
-    from spark_staging.session import ensure_java
+    from spark_staging.java import ensure_java
 
     if not jar.is_file():
         raise ConfigError(

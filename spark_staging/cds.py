@@ -24,13 +24,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from clickstream.errors import ConfigError, JavaMissingError
+from clickstream.errors import ConfigError
+from spark_staging.java import ensure_java, java_binary
 
 logger = logging.getLogger(__name__)
 
@@ -57,15 +57,6 @@ def cache_dir() -> Path:
     return Path(base) / "clickstream"
 
 
-def java_binary() -> Path | None:
-    """The ``java`` Spark's launcher starts: ``$JAVA_HOME/bin/java``, else the one on PATH."""
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and (Path(java_home) / "bin" / "java").is_file():
-        return (Path(java_home) / "bin" / "java").resolve()
-    found = shutil.which("java")
-    return Path(found).resolve() if found else None
-
-
 def _spark_jars() -> Path:
     import pyspark
 
@@ -73,15 +64,16 @@ def _spark_jars() -> Path:
 
 
 def archive_path() -> Path | None:
-    """Where the archive for this Java runtime and these Spark jars lives (None: no Java).
+    """Where the archive for this Java runtime and these Spark jars lives (None: no Java)."""
+    java = java_binary()
+    return None if java is None else _archive_for(java)
 
-    The name hashes what the JVM checks when it maps the archive: the runtime (its path and
+
+def _archive_for(java: Path) -> Path:
+    """The name hashes what the JVM checks when it maps the archive: the runtime (its path and
     file) and the jar files (their names, sizes and times), so another JDK or a reinstalled
     PySpark looks for an archive of its own instead of offering the JVM one it must reject.
     """
-    java = java_binary()
-    if java is None:
-        return None
     digest = hashlib.sha256()
     stat = java.stat()
     digest.update(f"{java}|{stat.st_size}|{stat.st_mtime_ns}".encode())
@@ -118,12 +110,7 @@ def build_archive(force: bool = False) -> tuple[Path, bool]:
     one never leaves a half-written archive where a driver would map it. Archives for other
     runtimes or jars are removed: the JVM would reject them anyway.
     """
-    path = archive_path()
-    if path is None:
-        raise JavaMissingError(
-            "Java 17+ is required by Spark but was not found. Install it with "
-            "'apt-get install -y openjdk-17-jre-headless' (or set JAVA_HOME)."
-        )
+    path = _archive_for(ensure_java())
     if path.is_file() and not force:
         return path, False
     path.parent.mkdir(parents=True, exist_ok=True)

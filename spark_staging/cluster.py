@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from clickstream.errors import PortInUseError, StageFailedError
-from spark_staging.session import ensure_java
+from spark_staging.java import ensure_java
 
 logger = logging.getLogger(__name__)
 

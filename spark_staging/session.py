@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,23 +13,11 @@ from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
 from clickstream.config import Settings
-from clickstream.errors import ConfigError, JavaMissingError, headline
+from clickstream.errors import ConfigError, headline
 from spark_staging import cds
+from spark_staging.java import ensure_java
 
 logger = logging.getLogger(__name__)
-
-
-def ensure_java() -> None:
-    """Fail with a clear message when no Java runtime is on PATH or JAVA_HOME."""
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and os.path.exists(os.path.join(java_home, "bin", "java")):
-        return
-    if shutil.which("java"):
-        return
-    raise JavaMissingError(
-        "Java 17+ is required by Spark but was not found. Install it with "
-        "'apt-get install -y openjdk-17-jre-headless' (or set JAVA_HOME)."
-    )
 
 
 SMALL_INPUT_JIT_OPTIONS = (

@@ -77,7 +77,7 @@ def test_unreachable_postgres_names_the_dsn() -> None:
 
 
 def test_missing_java_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from spark_staging.session import ensure_java
+    from spark_staging.java import ensure_java
 
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", "/nonexistent")
