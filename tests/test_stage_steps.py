@@ -287,6 +287,20 @@ def test_the_local_jit_is_c1_for_small_inputs_and_tiered_c2_for_large_ones(monke
     assert session.jit_options(10**12) == "-XX:+UseParallelGC"
 
 
+def test_the_local_gc_is_the_parallel_collector_for_large_inputs_only(monkeypatch) -> None:
+    from spark_staging import session
+
+    monkeypatch.delenv("CLICKSTREAM_SPARK_GC_OPTIONS", raising=False)
+    assert session.LARGE_INPUT_GC_OPTIONS == "-XX:+UseParallelGC"
+    assert session.gc_options(None) == ""  # unknown size: G1, the JVM's default
+    assert session.gc_options(session.LARGE_INPUT_BYTES - 1) == ""
+    assert session.gc_options(session.LARGE_INPUT_BYTES) == session.LARGE_INPUT_GC_OPTIONS
+    monkeypatch.setenv("CLICKSTREAM_SPARK_GC_OPTIONS", "")  # pinned to the JVM's default
+    assert session.gc_options(10**12) == ""
+    monkeypatch.setenv("CLICKSTREAM_SPARK_GC_OPTIONS", "-XX:+UseSerialGC")
+    assert session.gc_options(None) == "-XX:+UseSerialGC"
+
+
 def test_landing_bytes_sums_the_days_events_files_and_counts_a_missing_day_as_zero(
     tmp_path,
 ) -> None:
