@@ -97,3 +97,12 @@ def test_a_stopped_benchmark_stops_its_worker_process(tmp_path, monkeypatch):
     with pytest.raises(SystemExit):
         bench_env.run_worker("generate", {}, tmp_path)
     assert processes[0].calls == ["wait", "terminate", "wait"]
+
+
+def test_quick_report_queries_compare_pruned_with_unpruned_plans(quick_report):
+    _, _, data = quick_report
+    postgres = data["scenarios"]["queries"]["postgres"]
+    raw = postgres["raw.events (partitioned by event_date)"]
+    assert raw["without"]["relations_scanned"] > raw["with"]["relations_scanned"]
+    for query in postgres.values():  # the same answer either way
+        assert query["with"]["result"] == query["without"]["result"]

@@ -434,6 +434,18 @@ def test_incremental_facts_have_their_indexes(warehouse: dict[str, Any]) -> None
     assert "UNIQUE INDEX" in definitions
 
 
+def test_a_complete_build_stores_the_events_in_time_order(full_refresh_dsn: str) -> None:
+    """fct_events' BRIN index on event_ts prunes only if its pages follow time."""
+    ((rows, out_of_order),) = query(
+        full_refresh_dsn,
+        "select count(*), count(*) filter (where event_ts < previous_ts) from ("
+        "select event_ts, lag(event_ts) over (order by ctid) as previous_ts "
+        "from marts.fct_events) as stored",
+    )
+    assert rows > 0
+    assert out_of_order == 0
+
+
 def test_every_model_and_column_in_the_warehouse_is_documented(
     warehouse: dict[str, Any], dbt_target: Path
 ) -> None:
