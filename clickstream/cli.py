@@ -524,6 +524,13 @@ def bench(
         "docs/benchmarks.md"
     ),
     quick: Annotated[bool, typer.Option("--quick", help="Small sizes, for a smoke run.")] = False,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated scenarios to run (e.g. end_to_end for a 10M-event run); "
+            "default: all."
+        ),
+    ] = None,
 ) -> None:
     """Run the benchmark scenarios side by side and write docs/benchmarks.md (+ JSON)."""
     from clickstream.bench import run_benchmarks
@@ -533,7 +540,10 @@ def bench(
         size_list = [int(s.replace("_", "")) for s in sizes.split(",") if s.strip()]
     except ValueError:
         raise ConfigError(f"--sizes must be comma-separated integers, got {sizes!r}.") from None
-    path = run_benchmarks(settings, size_list, repeats=repeats, out_file=out_file, quick=quick)
+    scenarios = [name.strip() for name in only.split(",") if name.strip()] if only else None
+    path = run_benchmarks(
+        settings, size_list, repeats=repeats, out_file=out_file, quick=quick, only=scenarios
+    )
     out.print(f"benchmarks: {path}")
 
 

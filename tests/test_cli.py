@@ -51,6 +51,7 @@ def test_every_subcommand_has_help() -> None:
         (("run", "--source", "rees46"), "needs at least one --input"),
         (("stage", "--date", "2024-03-01", "--from", "2024-03-01"), "either --date or --from"),
         (("load", "--from", "2024-03-05", "--to", "2024-03-01"), "is before --from"),
+        (("bench", "--only", "end_to_end,nope"), "unknown scenario(s) ['nope']"),
     ],
 )
 def test_bad_cli_values_give_one_clear_error(args: tuple[str, ...], message: str) -> None:
