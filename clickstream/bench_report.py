@@ -7,6 +7,7 @@ re-rendered from ``docs/benchmarks.json`` and tested without running anything.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -463,6 +464,24 @@ def _section_storage(data: dict[str, Any]) -> list[str]:
     return lines + _table(["format", "rows", "MiB", "bytes/event", "smaller than CSV"], rows)
 
 
+_PARTITION_NODE = re.compile(r"^(?P<node>.+ on )(?P<table>\w+)_p\d{8}$")
+
+
+def plan_summary(nodes: list[str]) -> str:
+    """A plan's node types, one entry per partitioned table's scans ("Seq Scan on 90 events
+    partitions") instead of one per partition, which made a 90-day row unreadable."""
+    partitions: dict[str, int] = {}
+    others: list[str] = []
+    for node in nodes:
+        if (match := _PARTITION_NODE.match(node)) is not None:
+            key = f"{match['node']}{{n}} {match['table']} partitions"
+            partitions[key] = partitions.get(key, 0) + 1
+        else:
+            others.append(node)
+    grouped = [key.format(n=count) for key, count in partitions.items()]
+    return ", ".join(sorted(others + grouped))
+
+
 def _section_queries(data: dict[str, Any]) -> list[str]:
     lines = [
         f"{data.get('days')} days, {_n(data.get('events'))} events; range "
@@ -479,7 +498,7 @@ def _section_queries(data: dict[str, Any]) -> list[str]:
                     label,
                     f"{item['ms']:.2f}",
                     str(item["relations_scanned"]),
-                    ", ".join(item["plan"]),
+                    plan_summary(item["plan"]),
                 ]
             )
     parquet = data.get("parquet_duckdb", {})

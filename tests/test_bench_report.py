@@ -7,7 +7,7 @@ import math
 import pytest
 
 from clickstream.bench import run_benchmarks
-from clickstream.bench_report import evaluate_targets, render_markdown
+from clickstream.bench_report import evaluate_targets, plan_summary, render_markdown
 from clickstream.bench_scenarios import crossover_events, growth_exponent
 from clickstream.config import Settings
 from clickstream.errors import ConfigError
@@ -136,3 +136,14 @@ def test_bad_arguments_are_config_errors(tmp_path):
         run_benchmarks(Settings(), [1000], repeats=0, out_file=tmp_path / "b.md", quick=False)
     with pytest.raises(ConfigError, match="positive"):
         run_benchmarks(Settings(), [-5], repeats=1, out_file=tmp_path / "b.md", quick=False)
+
+
+def test_plan_summary_counts_partition_scans_instead_of_listing_each():
+    nodes = ["Aggregate", "Append", "Gather"] + [
+        f"Seq Scan on events_p202401{day:02d}" for day in range(1, 31)
+    ]
+    assert plan_summary(nodes) == "Aggregate, Append, Gather, Seq Scan on 30 events partitions"
+    # other relations keep their names
+    assert plan_summary(["Bitmap Heap Scan on fct_events", "Bitmap Index Scan"]) == (
+        "Bitmap Heap Scan on fct_events, Bitmap Index Scan"
+    )
