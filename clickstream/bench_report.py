@@ -470,15 +470,15 @@ _PARTITION_NODE = re.compile(r"^(?P<node>.+ on )(?P<table>\w+)_p\d{8}$")
 def plan_summary(nodes: list[str]) -> str:
     """A plan's node types, one entry per partitioned table's scans ("Seq Scan on 90 events
     partitions") instead of one per partition, which made a 90-day row unreadable."""
-    partitions: dict[str, int] = {}
+    partitions: dict[tuple[str, str], int] = {}
     others: list[str] = []
     for node in nodes:
         if (match := _PARTITION_NODE.match(node)) is not None:
-            key = f"{match['node']}{{n}} {match['table']} partitions"
+            key = (match["node"], match["table"])
             partitions[key] = partitions.get(key, 0) + 1
         else:
             others.append(node)
-    grouped = [key.format(n=count) for key, count in partitions.items()]
+    grouped = [f"{node}{count} {table} partitions" for (node, table), count in partitions.items()]
     return ", ".join(sorted(others + grouped))
 
 

@@ -75,12 +75,7 @@ def gc_options(input_bytes: int | None) -> str:
     ``CLICKSTREAM_SPARK_GC_OPTIONS`` wins (an empty value keeps the JVM's default, G1); small
     and unknown sizes keep G1, measured only where it costs (:data:`LARGE_INPUT_GC_OPTIONS`).
     """
-    configured = os.environ.get("CLICKSTREAM_SPARK_GC_OPTIONS")
-    if configured is not None:
-        return configured
-    if input_bytes is not None and input_bytes >= LARGE_INPUT_BYTES:
-        return LARGE_INPUT_GC_OPTIONS
-    return ""
+    return _sized_flags("CLICKSTREAM_SPARK_GC_OPTIONS", input_bytes, LARGE_INPUT_GC_OPTIONS, "")
 
 
 def jit_options(input_bytes: int | None) -> str:
@@ -89,12 +84,22 @@ def jit_options(input_bytes: int | None) -> str:
     ``CLICKSTREAM_SPARK_JIT_OPTIONS`` wins (an empty value keeps the JVM's defaults); an
     unknown size counts as small: tests, demos and single small days are the common case.
     """
-    configured = os.environ.get("CLICKSTREAM_SPARK_JIT_OPTIONS")
+    return _sized_flags(
+        "CLICKSTREAM_SPARK_JIT_OPTIONS",
+        input_bytes,
+        LARGE_INPUT_JIT_OPTIONS,
+        SMALL_INPUT_JIT_OPTIONS,
+    )
+
+
+def _sized_flags(variable: str, input_bytes: int | None, large: str, small: str) -> str:
+    """JVM flags by input size: ``variable`` when set (empty: the JVM's defaults), else
+    ``large`` from :data:`LARGE_INPUT_BYTES` of landing CSV on and ``small`` below or for an
+    unknown size."""
+    configured = os.environ.get(variable)
     if configured is not None:
         return configured
-    if input_bytes is not None and input_bytes >= LARGE_INPUT_BYTES:
-        return LARGE_INPUT_JIT_OPTIONS
-    return SMALL_INPUT_JIT_OPTIONS
+    return large if input_bytes is not None and input_bytes >= LARGE_INPUT_BYTES else small
 
 
 def build_spark(

@@ -283,8 +283,8 @@ def test_the_local_jit_is_c1_for_small_inputs_and_tiered_c2_for_large_ones(monke
     assert session.jit_options(1_000_000 * session.LANDING_BYTES_PER_EVENT) == large
     monkeypatch.setenv("CLICKSTREAM_SPARK_JIT_OPTIONS", "")  # the JVM's own defaults
     assert session.jit_options(None) == ""
-    monkeypatch.setenv("CLICKSTREAM_SPARK_JIT_OPTIONS", "-XX:+UseParallelGC")
-    assert session.jit_options(10**12) == "-XX:+UseParallelGC"
+    monkeypatch.setenv("CLICKSTREAM_SPARK_JIT_OPTIONS", "-XX:CICompilerCount=2")
+    assert session.jit_options(10**12) == "-XX:CICompilerCount=2"
 
 
 def test_the_local_gc_is_the_parallel_collector_for_large_inputs_only(monkeypatch) -> None:
