@@ -42,7 +42,8 @@ on a 2-core Xeon (JVM CPU seconds / staging wall seconds, one day): 100K events 
 26.4-29.7 s, C2 87.9-89.3 / 38.5-39.5 s; 1M events C1 197-218 / 98-115 s, C2 172-176 /
 81-85 s. The two meet near 400K events (≈170 MB of landing CSV). On a 2-core AMD EPYC they
 meet above 1M: ``clickstream stage`` of a 945K-event day, JVM start included, took 57.3-58.0 s
-with C1 against 59.8-64.3 s with C2 (the parallel collector made no clear difference). The
+with C1 against 59.8-64.3 s with C2 (the parallel collector made no clear difference in those
+single runs; five interleaved rounds later did: :data:`LARGE_INPUT_GC_OPTIONS`). The
 threshold stays at the Xeon's crossover: C1 at 1M would cost that machine ≈20 %, C2 costs the
 EPYC ≈7 %. Three more interleaved rounds there (before the keys-only dedupe) gave C2 56.6 /
 66.9 / 64.4 s, C1 60.8 / 62.6 / 59.0 s and C2 with 2-5x higher tier-4 thresholds 63.0 / 59.1 /
