@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from clickstream.analyze import _ThreadConnections
 from clickstream.charts import CHARTS, render_chart
 from clickstream.config import PROJECT_ROOT
 from clickstream.errors import ConfigError, StageFailedError
@@ -120,6 +121,16 @@ def test_failing_query_error_names_the_analysis(pg_dsn: str) -> None:
         assert execute_analysis(conn, spec, "select 1 as x").rows == [(1,)]
     finally:
         conn.close()
+
+
+def test_analyses_run_in_utc_without_jit_compilation(pg_dsn: str) -> None:
+    sessions = _ThreadConnections(pg_dsn)
+    try:
+        with sessions.get().cursor() as cur:
+            cur.execute("select current_setting('timezone'), current_setting('jit')")
+            assert cur.fetchone() == ("UTC", "off")
+    finally:
+        sessions.close()
 
 
 def test_analyses_cannot_modify_the_warehouse(pg_dsn: str) -> None:
