@@ -345,19 +345,25 @@ def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
     fingerprints mean their relations would be rebuilt identically.
     """
     digest = hashlib.sha256()
+    _hash_files(digest, project_dir, skip_top=_NOT_PROJECT_SOURCE)
+    return digest.hexdigest()
+
+
+def _hash_files(digest: Any, root: Path, skip_top: frozenset[str] = frozenset()) -> None:
+    """Add every file under ``root`` (path and bytes, in path order) to ``digest``; hidden
+    files and the top-level folders in ``skip_top`` are left out."""
     files = sorted(
         path
-        for path in project_dir.rglob("*")
+        for path in root.rglob("*")
         if path.is_file()
-        and path.relative_to(project_dir).parts[0] not in _NOT_PROJECT_SOURCE
-        and not any(part.startswith(".") for part in path.relative_to(project_dir).parts)
+        and path.relative_to(root).parts[0] not in skip_top
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
     )
     for path in files:
-        digest.update(path.relative_to(project_dir).as_posix().encode())
+        digest.update(path.relative_to(root).as_posix().encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
         digest.update(b"\0")
-    return digest.hexdigest()
 
 
 def parse_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
@@ -374,11 +380,8 @@ def parse_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
         root = (project_dir / relative).resolve()
         if root == project or project in root.parents or not root.is_dir():
             continue  # inside the project: its files are in the project fingerprint already
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            digest.update(f"{relative}/{path.relative_to(root).as_posix()}".encode())
-            digest.update(b"\0")
-            digest.update(path.read_bytes())
-            digest.update(b"\0")
+        digest.update(f"{relative}\0".encode())
+        _hash_files(digest, root)
     return digest.hexdigest()
 
 
