@@ -43,7 +43,7 @@ def test_parse_options_keep_what_changes_a_parse_and_drop_the_rest() -> None:
     assert _parse_options(["build", "--exclude-resource-type", "unit_test"]) == []
 
 
-def test_commands_without_a_parsed_project_are_never_handed_one(tmp_path: Path) -> None:
+def test_commands_without_a_parsed_project_are_never_handed_one() -> None:
     before = PARSED_PROJECTS.parses
     for command in (["parse"], ["debug"], ["deps"], []):
         assert (
