@@ -285,11 +285,13 @@ affected_user_keys as (
     -- and a wider set of users is only more flags recomputed
     select coalesce(existing_sessions.user_id, existing_sessions.anonymous_id) as user_key
     from existing_sessions
-    left join scoped_session_ids
-        on existing_sessions.session_id = scoped_session_ids.session_id
     where
         existing_sessions.session_end_ts >= cast({{ window_start('session_date') }} as timestamp)
-        and scoped_session_ids.session_id is null
+        -- `not in`, a hashed list, rather than an anti join: planned on the default estimates
+        -- of tables without fresh statistics (200 window sessions, a few rows of this table
+        -- past the window start), the anti join became a nested loop over the unindexed CTE:
+        -- 12.2 s of a 12.8 s query for 16K sessions on day 7 of `clickstream run` (0.7 s now)
+        and existing_sessions.session_id not in (select scoped_session_ids.session_id from scoped_session_ids)
 ),
 
 kept_sessions as (
@@ -301,10 +303,9 @@ kept_sessions as (
     from existing_sessions
     inner join affected_user_keys
         on coalesce(existing_sessions.user_id, existing_sessions.anonymous_id) = affected_user_keys.user_key
-    left join scoped_session_ids
-        on existing_sessions.session_id = scoped_session_ids.session_id
     where
-        scoped_session_ids.session_id is null
+        -- `not in` for the same reason as above
+        existing_sessions.session_id not in (select scoped_session_ids.session_id from scoped_session_ids)
         and existing_sessions.ends_outside_window
 ),
 
