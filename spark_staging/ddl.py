@@ -15,11 +15,23 @@ from clickstream.config import validate_identifier
 
 RAW_SCHEMA = "raw"
 
+ID_TEXT = 'text collate "C"'
+"""The type of the identifier columns of ``raw.events``: text compared byte by byte.
+
+Ids are opaque, so the C collation orders them exactly as well as a linguistic one, and sorts
+on them (the primary key build, grouping by event, session and device, uniqueness tests) use
+abbreviated keys instead of the locale's comparison function. Measured on a C.UTF-8 database,
+30 days x 20K events, interleaved builds on copies of one database: a full dbt build 33.2 ->
+28.2 s, the daily one 10.6 -> 10.1 s (medians of 2 and 3); the key of 1M random ids builds in
+1.6-1.7 s instead of 2.0-2.6 s. Equality is the same in every deterministic collation, and a
+C column meets a default-collation one (the marts' tables) without a collation conflict.
+"""
+
 EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("event_id", "text not null"),
+    ("event_id", f"{ID_TEXT} not null"),
     ("event_name", "text not null"),
-    ("anonymous_id", "text not null"),
-    ("user_id", "text"),
+    ("anonymous_id", f"{ID_TEXT} not null"),
+    ("user_id", ID_TEXT),
     ("dvce_created_ts", "timestamptz"),
     ("dvce_sent_ts", "timestamptz"),
     ("collector_ts", "timestamptz not null"),
@@ -35,16 +47,16 @@ EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("device_type", "text"),
     ("geo_country", "text"),
     ("ip", "text"),
-    ("product_id", "text"),
+    ("product_id", ID_TEXT),
     ("price", "numeric(12, 2)"),
     ("quantity", "integer"),
-    ("order_id", "text"),
+    ("order_id", ID_TEXT),
     ("revenue", "numeric(14, 2)"),
     ("currency", "text"),
     ("search_query", "text"),
-    ("source_session_id", "text"),
+    ("source_session_id", ID_TEXT),
     ("is_bot", "boolean not null"),
-    ("session_id", "text not null"),
+    ("session_id", f"{ID_TEXT} not null"),
     ("session_start_ts", "timestamptz not null"),
     ("session_event_seq", "integer not null"),
     ("arrival_date", "date not null"),
@@ -186,6 +198,9 @@ def partition_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
 def create_loading_partition_sql(day: dt.date) -> sql.Composed:
     """A standalone table shaped exactly like ``raw.events``, constrained to one event_date.
 
+    ``like raw.events``, not the column list: the columns, their types, collations, NOT NULLs
+    and defaults are the live table's, so ATTACH PARTITION accepts it even where ``raw.events``
+    was created by an older version with other collations (ATTACH rejects any difference).
     It has no index while COPY fills it (indexes during COPY cost ~2.5x); the CHECK matches the
     partition bounds so ATTACH PARTITION can skip its validation scan, and COPY enforces it per
     row, so a row of the wrong date fails the load instead of landing in the wrong partition.
@@ -193,12 +208,11 @@ def create_loading_partition_sql(day: dt.date) -> sql.Composed:
     low, high = partition_bounds(day)
     name = loading_table_name(day)
     return sql.SQL(
-        "create table {table} ({columns}, {loaded_at}, constraint {check} "
+        "create table {table} (like {parent} including defaults, constraint {check} "
         "check (event_date >= {low} and event_date < {high}))"
     ).format(
         table=raw_table(name),
-        columns=sql.SQL(_column_sql(EVENT_COLUMNS)),
-        loaded_at=sql.SQL(LOADED_AT_COLUMN),
+        parent=raw_table("events"),
         check=sql.Identifier(f"{event_partition_name(day)}_bounds"),
         low=sql.Literal(low),
         high=sql.Literal(high),

@@ -274,6 +274,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "bigint": pa.int64(),
 }
 _NUMERIC = re.compile(r"numeric\((\d+), *(\d+)\)")
+_COLLATION = re.compile(r'\s+collate\s+"[^"]+"', re.IGNORECASE)
 
 
 def arrow_type(sql_type: str) -> pa.DataType:
@@ -283,7 +284,8 @@ def arrow_type(sql_type: str) -> pa.DataType:
     int64 sent to an ``integer`` column, or a number sent to a ``text`` one, would otherwise be
     rejected (or, for text, stored as raw bytes) instead of converted as CSV would have been.
     """
-    base = sql_type.removesuffix(" not null")
+    # a collation changes how PostgreSQL compares the text, not how COPY encodes it
+    base = _COLLATION.sub("", sql_type.removesuffix(" not null"))
     if (numeric := _NUMERIC.fullmatch(base)) is not None:
         return pa.decimal128(int(numeric[1]), int(numeric[2]))
     if base not in _ARROW_TYPES:

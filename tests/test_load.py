@@ -264,6 +264,64 @@ def test_reload_of_same_day_is_idempotent(
     assert again.loaded_rows == 6
 
 
+ID_COLUMNS = (
+    "event_id",
+    "anonymous_id",
+    "user_id",
+    "product_id",
+    "order_id",
+    "source_session_id",
+    "session_id",
+)
+
+
+def _event_collations(dsn: str, table: str) -> dict[str, str]:
+    rows = query(
+        dsn,
+        "select attname, collname from pg_catalog.pg_attribute a "
+        "join pg_catalog.pg_collation c on c.oid = a.attcollation "
+        "where a.attrelid = %s::regclass and a.attnum > 0 and not a.attisdropped",
+        (table,),
+    )
+    return dict(rows)
+
+
+def test_event_ids_compare_bytewise_in_the_table_and_its_partitions(
+    fresh_pg_dsn: str, settings: Settings, staged_first_day: list[dict[str, Any]]
+) -> None:
+    """The id columns sort with the C collation (abbreviated keys: faster keys, groupings and
+    uniqueness tests); every other text column keeps the database's."""
+    load_days(fresh_pg_dsn, settings, [D])
+
+    for table in ("raw.events", "raw.events_p20240310"):
+        collations = _event_collations(fresh_pg_dsn, table)
+        assert {name: collations[name] for name in ID_COLUMNS} == dict.fromkeys(ID_COLUMNS, "C")
+        assert collations["page_url"] == collations["useragent"] == "default"
+
+
+def test_raw_events_created_with_other_collations_still_load(
+    fresh_pg_dsn: str, settings: Settings, staged_first_day: list[dict[str, Any]]
+) -> None:
+    """A raw.events from before the C ids (the database's collation everywhere) keeps
+    loading: the loading tables copy the live table's columns, which ATTACH requires."""
+    columns = ",\n".join(
+        f"{name} {sql_type.replace(ddl.ID_TEXT, 'text')}" for name, sql_type in ddl.EVENT_COLUMNS
+    )
+    with psycopg2.connect(fresh_pg_dsn) as conn, conn.cursor() as cur:
+        cur.execute("create schema raw")
+        cur.execute(
+            f"create table raw.events ({columns}, {ddl.LOADED_AT_COLUMN}, "
+            "primary key (event_date, event_id)) partition by range (event_date)"
+        )
+    conn.close()
+
+    [result] = load_days(fresh_pg_dsn, settings, [D])
+
+    assert result.loaded_rows == 6
+    assert [row[0] for row in raw_state(fresh_pg_dsn)["events"]] == [f"e-{n}" for n in range(1, 7)]
+    assert _event_collations(fresh_pg_dsn, "raw.events_p20240310")["event_id"] == "default"
+
+
 def test_reload_after_restaging_with_late_data_replaces_the_window_partitions(
     fresh_pg_dsn: str, settings: Settings
 ) -> None:
@@ -361,6 +419,7 @@ def test_every_raw_column_type_has_a_binary_encoding() -> None:
     ):
         assert copy_schema(columns).names == ddl.column_names(columns)
     assert arrow_type("numeric(14, 2)") == pa.decimal128(14, 2)
+    assert arrow_type('text collate "C" not null') == pa.string()
     with pytest.raises(ConfigError, match="jsonb"):
         arrow_type("jsonb")
 
