@@ -55,6 +55,9 @@ def test_quick_report_has_every_section_with_numbers(quick_report):
 def test_quick_report_json_records_machine_command_and_targets(quick_report):
     _, _, data = quick_report
     assert data["machine"]["cpu_cores"] >= 1
+    for moment in ("start", "end"):  # how fast the shared cores ran, to compare reports by
+        probe = data["machine"][f"speed_probe_at_{moment}"]
+        assert re.fullmatch(r"\d+\.\d+ M loop iterations/s", probe) and float(probe.split()[0]) > 0
     assert data["command"]
     assert len(data["targets"]) == 8
     generated = data["scenarios"]["generator"]["sizes"][0]
