@@ -61,11 +61,15 @@ class Plan:
     dbt_checkpoints: tuple[int, ...]
     cluster_events: int | None
     query_runs: int
+    jdbc_default: bool = True
+    """Also time Spark's JDBC writer with its default settings (an informative row: one more
+    JVM and write, which a smoke run skips)."""
 
     @classmethod
     def build(cls, sizes: list[int], quick: bool) -> Plan:
         if quick:
-            return cls((20_000,), (20_000,), 20_000, 6, 300, (3, 6), None, 3)
+            # a smoke run: every scenario and code path once, at sizes that take seconds
+            return cls((20_000,), (20_000,), 20_000, 6, 300, (6,), None, 3, jdbc_default=False)
         sizes_sorted = tuple(sorted(set(sizes)))
         return cls(
             e2e_sizes=sizes_sorted,
@@ -383,13 +387,14 @@ def scenario_load(ctx: BenchContext) -> dict[str, Any]:
         "df.write.jdbc, batchsize 10000, reWriteBatchedInserts, Debian JDBC jar "
         "(tuned: the target's yardstick)",
     )
-    results["spark_jdbc_default"] = _spark_jdbc_row(
-        ctx,
-        settings.lake_dir,
-        dsn,
-        None,
+    default_what = (
         "df.write.jdbc with Spark's default settings (batchsize 1000, no "
-        "reWriteBatchedInserts), Debian JDBC jar",
+        "reWriteBatchedInserts), Debian JDBC jar"
+    )
+    results["spark_jdbc_default"] = (
+        _spark_jdbc_row(ctx, settings.lake_dir, dsn, None, default_what)
+        if ctx.plan.jdbc_default
+        else {"what": f"not run (--quick): {default_what}"}
     )
     em_runs = [
         float(load_with_executemany(settings.lake_dir, dsn, "bench_executemany_events"))

@@ -64,6 +64,9 @@ def test_quick_report_json_records_machine_command_and_targets(quick_report):
     assert generated["events"] == 20_000
     assert generated["rows_written"] > 0 and generated["events_per_second"] > 0
     assert generated["cpu_seconds"] > 0 and generated["peak_rss_mib"] > 0
+    load = data["scenarios"]["load"]
+    assert load["spark_jdbc"]["rows_per_second"] > 0  # the target's yardstick always runs
+    assert load["spark_jdbc_default"]["what"].startswith("not run (--quick)")
     e2e = data["scenarios"]["end_to_end"]["sizes"][0]
     assert set(e2e["stages"]) >= {"generate", "stage", "load", "transform", "analyze"}
     assert e2e["peak_rss_mib"] > 0
