@@ -23,7 +23,7 @@ from clickstream.errors import (
     StageFailedError,
     WarehouseUnavailableError,
 )
-from spark_staging import ddl
+from spark_staging import ddl, validate
 from spark_staging.load import (
     arrow_type,
     as_day,
@@ -264,15 +264,8 @@ def test_reload_of_same_day_is_idempotent(
     assert again.loaded_rows == 6
 
 
-ID_COLUMNS = (
-    "event_id",
-    "anonymous_id",
-    "user_id",
-    "product_id",
-    "order_id",
-    "source_session_id",
-    "session_id",
-)
+ID_COLUMNS = (*validate.ID_COLUMNS, "session_id")
+"""The landing's key columns and staging's session id."""
 
 
 def _event_collations(dsn: str, table: str) -> dict[str, str]:
