@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from clickstream.bench_env import command_line, cpu_speed_probe, machine_info
+from clickstream.bench_env import command_line, machine_info, speed_probe_reading
 from clickstream.bench_report import evaluate_targets, render_markdown
 from clickstream.bench_scenarios import SCENARIOS, BenchContext, Plan
 from clickstream.config import Settings
@@ -81,7 +81,7 @@ def _write(report: dict[str, Any], out_file: Path, started: float) -> None:
     report["total_seconds"] = time.perf_counter() - started
     # Other work on the machine skews every number: record how busy it was.
     report["machine"]["load_average_at_end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    report["machine"]["speed_probe_at_end"] = f"{cpu_speed_probe()} M loop iterations/s"
+    report["machine"]["speed_probe_at_end"] = speed_probe_reading()
     json_file = out_file.with_suffix(".json")
     report["json_name"] = json_file.name
     out_file.parent.mkdir(parents=True, exist_ok=True)
