@@ -414,6 +414,25 @@ def test_late_login_restitches_sessions_outside_the_window(warehouse: dict[str, 
     assert rows == [("u2", False)]  # u2's first session was on a2 at 12:00
 
 
+def test_restitching_a_users_first_session_away_makes_their_next_session_first(
+    warehouse: dict[str, Any],
+) -> None:
+    # a7's anonymous 06:00 visit was u4's first session until a7 logged in as u5 on 03-05; u4's
+    # 08:00 session on a8 lies outside that day's window and is not rebuilt, yet takes the flag
+    # (as in the full refresh: test_incremental_marts_equal_a_full_refresh_row_for_row)
+    rows = query(
+        warehouse["dsn"],
+        "select anonymous_id, session_start_ts, user_id, is_first_session "
+        "from marts.fct_sessions where anonymous_id in ('a7', 'a8') order by session_start_ts",
+    )
+    assert rows == [
+        ("a7", dt.datetime(2024, 3, 1, 6), "u5", True),
+        ("a8", dt.datetime(2024, 3, 1, 8), "u4", True),
+        ("a7", dt.datetime(2024, 3, 1, 10), "u4", False),
+        ("a7", dt.datetime(2024, 3, 5, 8), "u5", False),
+    ]
+
+
 def test_session_crossing_midnight_is_one_row_dated_by_its_start(warehouse: dict[str, Any]) -> None:
     rows = query(
         warehouse["dsn"],
@@ -421,6 +440,18 @@ def test_session_crossing_midnight_is_one_row_dated_by_its_start(warehouse: dict
         "from marts.fct_sessions where anonymous_id = 'a3'",
     )
     assert rows == [(dt.date(2024, 3, 2), 25 * 60, "Email", True, Decimal("12.00"))]
+
+
+def test_session_crossing_into_the_window_is_rebuilt_with_its_earlier_events(
+    warehouse: dict[str, Any],
+) -> None:
+    # a9's session runs 03-01 23:55 → 03-02 00:05; the last daily build's window starts 03-02
+    rows = query(
+        warehouse["dsn"],
+        "select session_date, event_count, duration_seconds, landing_page_path "
+        "from marts.fct_sessions where anonymous_id = 'a9'",
+    )
+    assert rows == [(dt.date(2024, 3, 1), 2, 10 * 60, "/night")]
 
 
 def test_late_event_before_session_start_renames_the_session_without_leaving_the_old_one(
@@ -450,8 +481,9 @@ def test_daily_metrics_exclude_bots_and_count_new_users(warehouse: dict[str, Any
         "select sum(sessions), sum(new_users), sum(orders), sum(revenue) "
         "from marts.fct_daily_metrics",
     )
-    # 12 sessions minus the bot's; new users: u1 (a1), u2 (a2), a3, a5, u3 (a6)
-    assert rows == [(11, 5, 5, Decimal("125.50"))]
+    # 17 sessions minus the bot's; new users: u1 (a1), u2 (a2), a3, a5, u3 (a6), u5 (a7), u4 (a8),
+    # a9
+    assert rows == [(16, 8, 5, Decimal("125.50"))]
 
 
 # --- warehouse shape, grants, docs ---------------------------------------------------------

@@ -56,25 +56,32 @@ existing_sessions as not materialized (
     from {{ this }}
 ),
 
-window_events as (
+boundary_sessions as (
+    -- the sessions reaching into the window from before its start (or past its end, in a
+    -- backfill): a session's events lie at most 30 minutes apart, so each has an event dated
+    -- the window's first day (or the day after its last) with a start before that midnight.
+    -- Two partitions read for them, where a list of the window's session ids read five.
     select
         session_id,
         session_start_ts
     from events
     where
-        event_date >= {{ window_start('session_date') }}
-        and event_date < {{ window_end() }}
-),
-
-window_sessions as (
-    select distinct session_id
-    from window_events
+        (
+            event_date = {{ window_start('session_date') }}
+            and session_start_ts < cast({{ window_start('session_date') }} as timestamp)
+        )
+        or (
+            event_date = {{ window_end() }}
+            and session_start_ts < cast({{ window_end() }} as timestamp)
+        )
 ),
 
 restitched_sessions as (
     -- sessions of the devices the window moved to another user that lie wholly outside it:
     -- their events are unchanged, only the device's user is new (one ending inside the window
-    -- that no window event carries any more has vanished, and is left for the strategy to drop)
+    -- that no window event carries any more has vanished, and is left for the strategy to drop;
+    -- one whose row ends outside the window but whose events now reach into it is a boundary
+    -- session, rebuilt from its events)
     select
         existing_sessions.*,
         identities.user_id as device_user_id
@@ -90,24 +97,25 @@ restitched_sessions as (
             from identities as restitched_devices
             where restitched_devices.is_restitched
         ))
-        and existing_sessions.session_id not in (select window_sessions.session_id from window_sessions)
+        and existing_sessions.session_id not in (select boundary_sessions.session_id from boundary_sessions)
         and existing_sessions.ends_outside_window
 ),
 
-scoped_session_ids as (
-    select session_id from window_sessions
-    union all
-    select session_id from restitched_sessions
-),
-
 scoped_events as (
-    -- the window sessions' events, those before the window start included: read from the
-    -- earliest start of those sessions on (partitions pruned at run time), not the whole history
+    -- every session with an event in the window, whole: the window's events, plus the
+    -- boundary sessions' events outside it, read from the earliest of their starts on
+    -- (partitions pruned at run time), in one pass
     select *
     from events
     where
-        event_date >= (select cast(min(window_events.session_start_ts) as date) from window_events)
-        and session_id in (select window_sessions.session_id from window_sessions)
+        event_date >= least(
+            {{ window_start('session_date') }},
+            (select cast(min(boundary_sessions.session_start_ts) as date) from boundary_sessions)
+        )
+        and (
+            (event_date >= {{ window_start('session_date') }} and event_date < {{ window_end() }})
+            or session_id in (select boundary_sessions.session_id from boundary_sessions)
+        )
 ),
 
 {% else %}
@@ -271,6 +279,11 @@ sessions as (
 
 {% if is_incremental() %}
 
+scoped_session_ids as (
+    -- the sessions this run rebuilds: every window session and the re-stitched ones
+    select session_id from sessions
+),
+
 affected_user_keys as (
     -- users (or lone devices) of the rebuilt sessions, now and before this run
     select coalesce(user_id, anonymous_id) as user_key from sessions
@@ -291,9 +304,26 @@ affected_user_keys as (
         or existing_sessions.session_id in (select scoped_session_ids.session_id from scoped_session_ids)
 ),
 
+first_session_rescans as (
+    -- affected users whose first session before this run is rebuilt or gone: the earliest of
+    -- their other sessions is unknown, so all of those are read (in a daily build, the users
+    -- first seen in the window, who have none)
+    select coalesce(existing_sessions.user_id, existing_sessions.anonymous_id) as user_key
+    from existing_sessions
+    where
+        existing_sessions.is_first_session
+        and (
+            not existing_sessions.ends_outside_window
+            or existing_sessions.session_id in (select scoped_session_ids.session_id from scoped_session_ids)
+        )
+),
+
 kept_sessions as (
-    -- the affected users' other sessions, left as they are (unless their flag flips, below);
-    -- one ending inside the window that this run does not rebuild has vanished
+    -- the affected users' other sessions that can hold or take their first-session flag, left
+    -- as they are (unless the flag flips, below): a kept first session starts no later than
+    -- the user's other kept sessions, so those are needed only for the users whose first
+    -- session this run rebuilds (at 30 days × 20K events a day: 4K rows, not 84K). One ending
+    -- inside the window that this run does not rebuild has vanished.
     select
         existing_sessions.*,
         affected_user_keys.user_key
@@ -301,9 +331,13 @@ kept_sessions as (
     inner join affected_user_keys
         on coalesce(existing_sessions.user_id, existing_sessions.anonymous_id) = affected_user_keys.user_key
     where
-        -- a hashed list for the same reason as above
+        -- hashed lists for the same reason as above
         existing_sessions.session_id not in (select scoped_session_ids.session_id from scoped_session_ids)
         and existing_sessions.ends_outside_window
+        and (
+            existing_sessions.is_first_session
+            or affected_user_keys.user_key in (select first_session_rescans.user_key from first_session_rescans)
+        )
 ),
 
 {% endif %}
