@@ -22,7 +22,7 @@
 with
 
 events as not materialized (
-    -- not materialized: an incremental run reads it twice, by date range, for a few columns
+    -- not materialized: an incremental run reads it twice, each time by date (partitions pruned)
     select * from {{ ref('int_events__stitched') }}
 ),
 
