@@ -290,6 +290,7 @@ def test_the_daily_session_rebuild_cannot_become_a_nested_loop_over_its_scope(
         conn.rollback()
         conn.close()
     assert _loops_over(plan, "scoped_session_ids") == []
+    assert _loops_over(plan, "boundary_sessions") == []
 
 
 def test_parsed_user_agents_equal_parsing_every_agent_of_the_history(
