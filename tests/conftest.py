@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
@@ -78,16 +79,23 @@ def fresh_pg_dsn() -> Iterator[str]:
     drop_database(name)
 
 
+def settings_under(root: Path, **overrides: Any) -> Settings:
+    """Settings whose landing, lake, reports and warehouse folders live under ``root``, with the
+    2 shuffle partitions the tests' small days want; ``overrides`` replace any field."""
+    fields: dict[str, Any] = {
+        "landing_dir": root / "landing",
+        "lake_dir": root / "lake",
+        "reports_dir": root / "reports",
+        "warehouse_dir": root / "warehouse",
+        "spark_shuffle_partitions": 2,
+    }
+    return Settings(**{**fields, **overrides})
+
+
 @pytest.fixture()
 def tmp_settings(tmp_path: Path) -> Settings:
     """Settings whose data, lake, reports and warehouse folders live under tmp_path."""
-    return Settings(
-        landing_dir=tmp_path / "landing",
-        lake_dir=tmp_path / "lake",
-        reports_dir=tmp_path / "reports",
-        warehouse_dir=tmp_path / "warehouse",
-        spark_shuffle_partitions=2,
-    )
+    return settings_under(tmp_path)
 
 
 @pytest.fixture(scope="session")
@@ -103,14 +111,7 @@ def e2e_warehouse(pg_dsn: str, tmp_path_factory: pytest.TempPathFactory, spark):
     from generator import GeneratorConfig, generate_day
 
     root = tmp_path_factory.mktemp("e2e")
-    settings = Settings(
-        pg_dsn=pg_dsn,
-        landing_dir=root / "landing",
-        lake_dir=root / "lake",
-        reports_dir=root / "reports",
-        warehouse_dir=root / "warehouse",
-        spark_shuffle_partitions=2,
-    )
+    settings = settings_under(root, pg_dsn=pg_dsn)
     start = dt.date(2024, 3, 1)
     config = GeneratorConfig(seed=7, events_per_day=3000, start_date=start)
     days = [start + dt.timedelta(days=i) for i in range(2)]

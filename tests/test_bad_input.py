@@ -27,7 +27,7 @@ from clickstream.errors import EmptyInputError
 from spark_staging.load import load_days
 from spark_staging.schema import LANDING_HEADER
 from spark_staging.stage import StageStats, stage_days
-from tests.conftest import create_database, drop_database
+from tests.conftest import create_database, drop_database, settings_under
 from tests.lake_factory import stage_day
 from tests.test_stage_support import csv_line, event, write_landing
 
@@ -152,9 +152,7 @@ def bad_db() -> Iterator[str]:
 def staged(spark, bad_db: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Stage and load both bad days once; the tests below read the outcome."""
     root = tmp_path_factory.mktemp("bad_input")
-    settings = Settings(
-        landing_dir=root / "landing", lake_dir=root / "lake", spark_shuffle_partitions=2
-    )
+    settings = settings_under(root)
     numbers = write_bad_day(settings)
     stats = {s.arrival_date: s for s in stage_days(spark, settings, [DAY, COPY_DAY])}
     loads = {r.arrival_date: r for r in load_days(bad_db, settings, [DAY, COPY_DAY])}

@@ -12,8 +12,7 @@ import pytest
 
 from clickstream.bench import run_benchmarks
 from clickstream.bench_report import SECTIONS
-from clickstream.config import Settings
-from tests.conftest import ADMIN_DSN
+from tests.conftest import ADMIN_DSN, settings_under
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
 
@@ -21,14 +20,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
 @pytest.fixture(scope="module")
 def quick_report(tmp_path_factory):
     root = tmp_path_factory.mktemp("bench")
-    settings = Settings(
-        pg_dsn=ADMIN_DSN,
-        landing_dir=root / "landing",
-        lake_dir=root / "lake",
-        reports_dir=root / "reports",
-        warehouse_dir=root / "warehouse",
-        spark_shuffle_partitions=2,
-    )
+    settings = settings_under(root, pg_dsn=ADMIN_DSN)
     out = run_benchmarks(settings, [20_000], repeats=1, out_file=root / "bench.md", quick=True)
     return out, out.read_text(), json.loads(out.with_suffix(".json").read_text())
 

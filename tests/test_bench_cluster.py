@@ -14,10 +14,11 @@ import sys
 import pyarrow.dataset as pads
 import pytest
 
-from clickstream.config import PROJECT_ROOT, Settings
+from clickstream.config import PROJECT_ROOT
 from generator import GeneratorConfig, generate_day
 from spark_staging.cluster import local_cluster
 from spark_staging.stage import stage_days
+from tests.conftest import settings_under
 
 pytestmark = [pytest.mark.cluster, pytest.mark.spark]
 
@@ -40,11 +41,7 @@ def _quarantine(lake) -> list[tuple]:
 
 
 def test_stage_on_a_standalone_cluster_writes_the_same_lake_as_local_mode(spark, tmp_path):
-    settings = Settings(
-        landing_dir=tmp_path / "landing",
-        lake_dir=tmp_path / "lake-local",
-        spark_shuffle_partitions=2,
-    )
+    settings = settings_under(tmp_path, lake_dir=tmp_path / "lake-local")
     generate_day(GeneratorConfig(seed=5, events_per_day=2000), DAY, settings.landing_dir)
     stage_days(spark, settings, [DAY])
     cluster_lake = tmp_path / "lake-cluster"

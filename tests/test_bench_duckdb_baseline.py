@@ -14,6 +14,7 @@ import pytest
 from generator import GeneratorConfig, generate
 from spark_staging.duckdb_baseline import stage_with_duckdb
 from spark_staging.stage import stage_days
+from tests.conftest import settings_under
 
 pytestmark = [pytest.mark.spark]
 
@@ -34,12 +35,9 @@ def _events(path) -> dict[str, tuple]:
 
 @pytest.fixture(scope="module")
 def both_engines(spark, tmp_path_factory):
-    from clickstream.config import Settings
 
     root = tmp_path_factory.mktemp("duckdb_baseline")
-    settings = Settings(
-        landing_dir=root / "landing", lake_dir=root / "lake", spark_shuffle_partitions=2
-    )
+    settings = settings_under(root)
     generate(
         GeneratorConfig(seed=11, events_per_day=1500), DAYS[0], len(DAYS), settings.landing_dir
     )

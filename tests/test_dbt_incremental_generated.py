@@ -18,12 +18,11 @@ from typing import Any
 
 import pytest
 
-from clickstream.config import Settings
 from clickstream.dbt import build_day
 from clickstream.pipeline import process_days
 from generator import GeneratorConfig, generate
 from spark_staging.load import load_days
-from tests.conftest import create_database, drop_database
+from tests.conftest import create_database, drop_database, settings_under
 from tests.test_dbt_warehouse import copy_schema_tables, query, table_rows
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.spark]
@@ -49,13 +48,7 @@ def daily_and_full(
     """(daily-built DSN, full-refresh DSN, days): the same data built both ways."""
     seed = int(os.environ.get("CLICKSTREAM_TEST_SEED", "11"))
     root = tmp_path_factory.mktemp("generated")
-    settings = Settings(
-        landing_dir=root / "landing",
-        lake_dir=root / "lake",
-        reports_dir=root / "reports",
-        warehouse_dir=root / "warehouse",
-        spark_shuffle_partitions=2,
-    )
+    settings = settings_under(root)
     days = [START + dt.timedelta(days=i) for i in range(DAYS)]
     config = GeneratorConfig(seed=seed, events_per_day=EVENTS_PER_DAY, start_date=START)
     generate(config, START, DAYS, settings.landing_dir)

@@ -10,8 +10,8 @@ from typing import Any
 import psycopg2
 import pytest
 
-from clickstream.config import Settings
 from clickstream.runner import run_all
+from tests.conftest import settings_under
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.spark]
 
@@ -134,14 +134,7 @@ def test_clickstream_run_end_to_end_with_the_cli_defaults_on_a_fresh_database(
     fresh_pg_dsn: str, tmp_path: Path
 ) -> None:
     """The documented command, small: run --days 2 --events-per-day 3000 (analyses and docs too)."""
-    settings = Settings(
-        pg_dsn=fresh_pg_dsn,
-        landing_dir=tmp_path / "landing",
-        lake_dir=tmp_path / "lake",
-        reports_dir=tmp_path / "reports",
-        warehouse_dir=tmp_path / "warehouse",
-        spark_shuffle_partitions=2,
-    )
+    settings = settings_under(tmp_path, pg_dsn=fresh_pg_dsn)
     summary = run_all(settings, days=2, events_per_day=3000, start_date=dt.date(2024, 5, 1))
     assert [d.day for d in summary.days] == [dt.date(2024, 5, 1), dt.date(2024, 5, 2)]
     assert summary.sessions > 0 and summary.orders > 0 and summary.revenue > 0

@@ -29,6 +29,7 @@ from spark_staging.lake import read_partitions, replace_partitions
 from spark_staging.load import load_days
 from spark_staging.schema import LAKE_EVENT_SCHEMA
 from spark_staging.stage import stage_days
+from tests.conftest import settings_under
 from tests.test_stage_support import csv_line, event, write_landing
 
 DAY = dt.date(2024, 7, 1)
@@ -66,12 +67,7 @@ def land_small_day(settings: Settings) -> None:
 @pytest.fixture(scope="module")
 def staged(spark, tmp_path_factory: pytest.TempPathFactory) -> Settings:  # type: ignore[no-untyped-def]
     root = tmp_path_factory.mktemp("faults")
-    settings = Settings(
-        landing_dir=root / "landing",
-        lake_dir=root / "lake",
-        warehouse_dir=root / "warehouse",
-        spark_shuffle_partitions=2,
-    )
+    settings = settings_under(root)
     land_small_day(settings)
     (stats,) = stage_days(spark, settings, [DAY])
     assert (stats.accepted, stats.quarantined_total, stats.duplicates) == (8, 1, 1)

@@ -20,7 +20,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
-from clickstream.config import Settings
 from spark_staging.load import load_days
 from spark_staging.schema import LANDING_HEADER, QUARANTINE_REASONS
 from spark_staging.stage import (
@@ -31,7 +30,7 @@ from spark_staging.stage import (
     classify,
     stage_days,
 )
-from tests.conftest import create_database, drop_database
+from tests.conftest import create_database, drop_database, settings_under
 from tests.test_stage_support import csv_line, event
 
 DAY = dt.date(2024, 6, 1)
@@ -112,18 +111,12 @@ def fuzz_db() -> Iterator[str]:
     drop_database(name)
 
 
-def landing_settings(root: Path) -> Settings:
-    return Settings(
-        landing_dir=root / "landing", lake_dir=root / "lake", spark_shuffle_partitions=2
-    )
-
-
 def test_garbage_lines_are_each_accepted_quarantined_or_counted_as_duplicates(
     spark,  # type: ignore[no-untyped-def]
     fuzz_root: Path,
     fuzz_db: str,
 ) -> None:
-    one = landing_settings(fuzz_root)
+    one = settings_under(fuzz_root)
     folder = one.landing_events_day(DAY)
     folder.mkdir(parents=True)
     expected: dict[str, int] = {}

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from clickstream.config import Settings
 from clickstream.ingest import IngestSummary, ingest_rees46, rees46
+from tests.conftest import settings_under
 from tests.test_ingest_rees46 import FIXTURE
 
 
@@ -33,13 +33,7 @@ def staged_fixture(
     from spark_staging.stage import stage_days
 
     root = tmp_path_factory.mktemp("rees46-staging")
-    settings = Settings(
-        landing_dir=root / "landing",
-        lake_dir=root / "lake",
-        reports_dir=root / "reports",
-        warehouse_dir=root / "warehouse",
-        spark_shuffle_partitions=2,
-    )
+    settings = settings_under(root)
     summary = ingest_rees46([FIXTURE], settings.landing_dir)
     return summary, stage_days(spark, settings, summary.days)
 

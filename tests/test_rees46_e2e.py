@@ -17,6 +17,7 @@ import pytest
 
 from clickstream.config import PROJECT_ROOT, Settings
 from clickstream.runner import run_all
+from tests.conftest import settings_under
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.spark]
 
@@ -25,14 +26,7 @@ REAL_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "real" / "rees46" / "201
 
 
 def settings_for(dsn: str, root: Path) -> Settings:
-    return Settings(
-        pg_dsn=dsn,
-        landing_dir=root / "landing",
-        lake_dir=root / "lake",
-        reports_dir=root / "reports",
-        warehouse_dir=root / "warehouse",
-        spark_shuffle_partitions=2,
-    )
+    return settings_under(root, pg_dsn=dsn)
 
 
 def scalar(dsn: str, sql: str) -> Any:

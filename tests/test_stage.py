@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import random
 import shutil
-from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
@@ -27,6 +26,7 @@ from spark_staging.schema import (
     QUARANTINE_SCHEMA,
 )
 from spark_staging.stage import StageStats, available_landing_days, stage_days
+from tests.conftest import settings_under
 from tests.test_stage_support import (
     csv_line,
     event,
@@ -40,12 +40,6 @@ pytestmark = pytest.mark.spark
 
 DAYS = [dt.date(2024, 3, d) for d in (1, 2, 3, 4)]
 BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-
-
-def _settings(root: Path) -> Settings:
-    return Settings(
-        landing_dir=root / "landing", lake_dir=root / "lake", spark_shuffle_partitions=2
-    )
 
 
 def _background(seed: int) -> dict[dt.date, list[dict]]:
@@ -166,7 +160,7 @@ def _stats_files(settings: Settings) -> dict[str, dict]:
 def staged(spark, tmp_path_factory):
     """The scenario staged day by day (with a snapshot after day 1) and as one backfill."""
     root = tmp_path_factory.mktemp("stage")
-    daily, backfill = _settings(root / "daily"), _settings(root / "backfill")
+    daily, backfill = settings_under(root / "daily"), settings_under(root / "backfill")
     write_scenario(daily)
     shutil.copytree(daily.landing_dir, backfill.landing_dir)
     daily_stats: list[StageStats] = []
@@ -304,7 +298,7 @@ def test_users_and_products_extracts_are_typed_in_the_lake(spark, staged):
 
 
 def test_restaging_a_day_is_idempotent_and_leaves_other_partitions_alone(spark, staged, tmp_path):
-    settings = _settings(tmp_path)
+    settings = settings_under(tmp_path)
     shutil.copytree(staged["daily"].landing_dir, settings.landing_dir)
     shutil.copytree(staged["daily"].lake_dir, settings.lake_dir)
     untouched = [
@@ -323,7 +317,7 @@ def test_a_day_of_mostly_duplicates_joins_its_copies_without_broadcasting_them(
 ):
     # past MAX_BROADCAST_COPIES the copies are joined to the lines by a shuffle: same lake
     monkeypatch.setattr("spark_staging.stage.MAX_BROADCAST_COPIES", 0)
-    settings = _settings(tmp_path)
+    settings = settings_under(tmp_path)
     shutil.copytree(staged["daily"].landing_dir, settings.landing_dir)
     stats = stage_days(spark, settings, DAYS)
     assert sum(s.duplicates for s in stats) > 0
