@@ -8,8 +8,25 @@ run() { printf '\033[1;34m==>\033[0m %s\n' "$*"; "$@" || status=1; }
 
 run "$BIN/ruff" check clickstream generator spark_staging tests scripts
 run "$BIN/ruff" format --check clickstream generator spark_staging tests scripts
-run "$BIN/mypy"
+
+# mypy (one core, ~45 s cold) and sqlfluff (~45 s) run side by side; each one's output is shown
+# whole, in this order, once both are done.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+"$BIN/mypy" >"$logs/mypy" 2>&1 &
+mypy_pid=$!
 # The dbt templater renders models exactly as dbt does; is_incremental() makes it connect, so
 # point it at a database that exists (the test server's `postgres` unless told otherwise).
-CLICKSTREAM_PG_DBNAME="${CLICKSTREAM_PG_DBNAME:-postgres}" run "$BIN/sqlfluff" lint dbt_project analyses --processes 2
+CLICKSTREAM_PG_DBNAME="${CLICKSTREAM_PG_DBNAME:-postgres}" \
+    "$BIN/sqlfluff" lint dbt_project analyses --processes 2 >"$logs/sqlfluff" 2>&1 &
+sqlfluff_pid=$!
+report() {  # report NAME PID COMMAND...
+    local name=$1 pid=$2
+    shift 2
+    printf '\033[1;34m==>\033[0m %s\n' "$*"
+    wait "$pid" || status=1
+    cat "$logs/$name"
+}
+report mypy "$mypy_pid" "$BIN/mypy"
+report sqlfluff "$sqlfluff_pid" "$BIN/sqlfluff" lint dbt_project analyses --processes 2
 exit $status
