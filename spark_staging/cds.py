@@ -9,7 +9,7 @@ the JVM maps at start (≈17,000 come from it in a 20K-event staging run). Measu
 start and first job 7.2 s and 4.1 s.
 
 The archive is built by :func:`build_archive` (``clickstream warm-up``, which
-``scripts/bootstrap.sh`` runs): a child process stages two tiny generated days and its JVM
+``scripts/bootstrap.sh`` runs): a child process stages one tiny generated day and its JVM
 writes the classes it loaded on exit. Never by a user's own run: the dump adds ~15 s to the
 JVM's exit. It lives in :func:`cache_dir` (the virtual environment's ``share/clickstream``),
 named after the Java runtime and PySpark's jars, because the JVM only accepts an archive made with

@@ -1,9 +1,10 @@
 """``python -m spark_staging.cds_job ARCHIVE``: the job whose JVM writes the class-data archive.
 
-Run by :func:`spark_staging.cds.build_archive` in a child interpreter. It stages two tiny
-generated days (the second against the first's lake, as a daily run does), so the archive
-holds the classes a real staging run loads: CSV reading, the windows, Parquet writing. The
-JVM writes the archive when this process exits.
+Run by :func:`spark_staging.cds.build_archive` in a child interpreter. It stages one tiny
+generated day, so the archive holds the classes a real staging run loads: CSV reading, the
+windows, Parquet writing. The JVM writes the archive when this process exits. A second day,
+staged against the first one's lake as a daily run does, added 0.3 MB to a 190 MB archive and
+17 s to a 88 s build (2-core box in a slow phase), so one day is enough.
 """
 
 from __future__ import annotations
@@ -27,11 +28,10 @@ def main(archive: str) -> int:
     with tempfile.TemporaryDirectory(prefix="clickstream-warm-up-") as scratch:
         root = Path(scratch)
         settings = Settings(landing_dir=root / "landing", lake_dir=root / "lake")
-        days = [WARM_UP_START, WARM_UP_START + dt.timedelta(days=1)]
         generate(
             GeneratorConfig(seed=1, events_per_day=WARM_UP_EVENTS_PER_DAY),
-            days[0],
-            len(days),
+            WARM_UP_START,
+            1,
             settings.landing_dir,
         )
         spark = build_spark(
@@ -39,8 +39,7 @@ def main(archive: str) -> int:
             shuffle_partitions=2,
             driver_options=dump_options(Path(archive)),
         )
-        for day in days:
-            stage_days(spark, settings, [day])
+        stage_days(spark, settings, [WARM_UP_START])
         spark.stop()
     return 0
 
