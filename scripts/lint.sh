@@ -12,7 +12,7 @@ run "$BIN/ruff" format --check clickstream generator spark_staging tests scripts
 # mypy (one core, ~45 s cold) and sqlfluff (~45 s) run side by side; each one's output is shown
 # whole, in this order, once both are done.
 logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$logs"' EXIT  # stopped early: stop both checks too
 "$BIN/mypy" >"$logs/mypy" 2>&1 &
 mypy_pid=$!
 # The dbt templater renders models exactly as dbt does; is_incremental() makes it connect, so

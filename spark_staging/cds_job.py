@@ -4,7 +4,7 @@ Run by :func:`spark_staging.cds.build_archive` in a child interpreter. It stages
 generated day, so the archive holds the classes a real staging run loads: CSV reading, the
 windows, Parquet writing. The JVM writes the archive when this process exits. A second day,
 staged against the first one's lake as a daily run does, added 0.3 MB to a 190 MB archive and
-17 s to a 88 s build (2-core box in a slow phase), so one day is enough.
+17 s to an 88 s build (2-core box in a slow phase), so one day is enough.
 """
 
 from __future__ import annotations
