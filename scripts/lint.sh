@@ -13,20 +13,21 @@ run "$BIN/ruff" format --check clickstream generator spark_staging tests scripts
 # whole, in this order, once both are done.
 logs=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$logs"' EXIT  # stopped early: stop both checks too
-"$BIN/mypy" >"$logs/mypy" 2>&1 &
+mypy=("$BIN/mypy")
+sqlfluff=("$BIN/sqlfluff" lint dbt_project analyses --processes 2)
+"${mypy[@]}" >"$logs/mypy" 2>&1 &
 mypy_pid=$!
 # The dbt templater renders models exactly as dbt does; is_incremental() makes it connect, so
 # point it at a database that exists (the test server's `postgres` unless told otherwise).
-CLICKSTREAM_PG_DBNAME="${CLICKSTREAM_PG_DBNAME:-postgres}" \
-    "$BIN/sqlfluff" lint dbt_project analyses --processes 2 >"$logs/sqlfluff" 2>&1 &
+CLICKSTREAM_PG_DBNAME="${CLICKSTREAM_PG_DBNAME:-postgres}" "${sqlfluff[@]}" >"$logs/sqlfluff" 2>&1 &
 sqlfluff_pid=$!
-report() {  # report NAME PID COMMAND...
+report() {  # report NAME PID COMMAND...: its header, then its output once it has ended
     local name=$1 pid=$2
     shift 2
     printf '\033[1;34m==>\033[0m %s\n' "$*"
     wait "$pid" || status=1
     cat "$logs/$name"
 }
-report mypy "$mypy_pid" "$BIN/mypy"
-report sqlfluff "$sqlfluff_pid" "$BIN/sqlfluff" lint dbt_project analyses --processes 2
+report mypy "$mypy_pid" "${mypy[@]}"
+report sqlfluff "$sqlfluff_pid" "${sqlfluff[@]}"
 exit $status
