@@ -33,6 +33,7 @@ from clickstream.charts import CHART_OF, draw_png, write_charts
 from clickstream.config import Settings
 from clickstream.dashboard import render_dashboard
 from clickstream.db import connect
+from clickstream.dbt import default_target_path
 from clickstream.errors import StageFailedError
 from clickstream.reporting.catalog import AnalysisSpec, load_catalog
 from clickstream.reporting.compile import compile_analyses
@@ -84,8 +85,9 @@ def run_analyses(
 ) -> AnalysisReport:
     """Compile (one dbt call), execute and render every documented analysis.
 
-    dbt writes its artifacts to ``target_path`` (default ``dbt_project/target/analyze/``, the
-    compiled SQL under its ``compiled/`` folder), never the shared ``target/`` root. Raises
+    dbt writes its artifacts to ``target_path`` (default ``analyze/`` in the dbt target
+    folder, :func:`clickstream.dbt.default_target_path`; the compiled SQL under its
+    ``compiled/`` folder), never the shared target root. Raises
     StageFailedError naming every analysis that failed; outputs are written only when all
     succeeded.
     """
@@ -94,7 +96,7 @@ def run_analyses(
     # A folder of our own: other dbt calls (a build, docs, another helper's run on another
     # database) rewrite target/manifest.json and compiled/ concurrently, and reading their
     # compiled SQL would query the wrong database. Kept between runs for partial parsing.
-    target_path = target_path or settings.dbt_project_dir / "target" / ANALYZE_TARGET
+    target_path = target_path or default_target_path(settings.dbt_project_dir) / ANALYZE_TARGET
     specs = load_catalog(settings.analyses_dir)
     with _progress_bar(progress) as bar:
         task = bar.add_task("compiling analyses (dbt)", total=len(specs) + 3)

@@ -316,8 +316,21 @@ def parse_in_background(
     return thread
 
 
+def default_target_path(project_dir: Path = DBT_PROJECT_DIR) -> Path:
+    """Where a dbt call without a ``target_path`` writes its artifacts.
+
+    dbt's own ``DBT_TARGET_PATH`` (relative to the project, as dbt reads it) when set, else the
+    project's ``target/``: the code that reads the artifacts back (compiled analyses, the docs
+    site) looks where dbt wrote them. Two pipelines, or two test workers, sharing one checkout
+    keep their artifacts apart by setting it (and ``DBT_LOG_PATH``).
+    """
+    configured = os.environ.get("DBT_TARGET_PATH")
+    return project_dir / configured if configured else project_dir / "target"
+
+
 def _location(project_dir: Path, target_path: Path | None) -> list[str]:
-    """dbt's arguments for where the project, profile, artifacts and log are."""
+    """dbt's arguments for where the project, profile, artifacts and log are (without a
+    ``target_path``, dbt's defaults and its DBT_TARGET_PATH / DBT_LOG_PATH variables)."""
     location = ["--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
     if target_path is not None:
         location += ["--target-path", str(target_path), "--log-path", str(target_path)]
@@ -500,7 +513,7 @@ def docs_generate(
     """Write the docs site (manifest, catalog, index.html); return the HTML file to open."""
     args = ["docs", "generate", *(["--static"] if static else [])]
     run_dbt(dsn, args, project_dir, target_path)
-    target = target_path or project_dir / "target"
+    target = target_path or default_target_path(project_dir)
     return target / ("static_index.html" if static else "index.html")
 
 

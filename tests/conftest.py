@@ -23,6 +23,23 @@ ADMIN_DSN = os.environ.get(
 )
 
 
+SHARED_E2E_MODULES = frozenset({"test_analyses_e2e", "test_e2e", "test_faults", "test_security"})
+"""The modules reading the session's one pipeline run (:func:`e2e_warehouse`)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep what shares an expensive fixture in one pytest-xdist worker (``--dist loadgroup``).
+
+    Each module is one group, so its module-scoped warehouse is built once; the modules that
+    read the session's pipeline run form one group, so that run happens once. Without xdist the
+    markers change nothing.
+    """
+    for item in items:
+        module = item.path.stem
+        group = "e2e_warehouse" if module in SHARED_E2E_MODULES else module
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def dsn_for_database(admin_dsn: str, database: str) -> str:
     """The admin DSN with its database name replaced."""
     parts = urlsplit(admin_dsn)
@@ -46,6 +63,27 @@ def drop_database(name: str) -> None:
     with conn.cursor() as cur:
         cur.execute(f'drop database if exists "{name}" with (force)')
     conn.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dbt_artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """dbt's default target and log folders for this test process, not the checkout's.
+
+    Test processes running side by side (pytest-xdist workers) would otherwise write their
+    manifests and compiled SQL for different databases into one ``dbt_project/target``, and
+    read each other's. dbt and :func:`clickstream.dbt.default_target_path` both follow these
+    variables.
+    """
+    root = tmp_path_factory.mktemp("dbt_artifacts")
+    saved = {name: os.environ.get(name) for name in ("DBT_TARGET_PATH", "DBT_LOG_PATH")}
+    os.environ["DBT_TARGET_PATH"] = str(root / "target")
+    os.environ["DBT_LOG_PATH"] = str(root / "logs")
+    yield root / "target"
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

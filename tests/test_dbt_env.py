@@ -16,6 +16,7 @@ from clickstream.dbt import (
     _environment,
     build_day_args,
     dbt_env,
+    default_target_path,
     project_fingerprint,
     window_environment,
 )
@@ -134,3 +135,27 @@ def test_project_fingerprint_changes_with_any_project_file_but_not_with_artifact
     view = project / "models" / "staging" / "stg_raw__users.sql"
     view.write_text(view.read_text() + "\n-- changed\n")
     assert project_fingerprint(project) != before
+
+
+def test_the_default_target_folder_follows_dbt_target_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
+    assert default_target_path(tmp_path) == tmp_path / "target"
+    # relative to the project, as dbt resolves it
+    monkeypatch.setenv("DBT_TARGET_PATH", "build/artifacts")
+    assert default_target_path(tmp_path) == tmp_path / "build" / "artifacts"
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "elsewhere"))
+    assert default_target_path(DBT_PROJECT_DIR) == tmp_path / "elsewhere"
+
+
+def test_dbt_writes_its_artifacts_where_the_default_target_folder_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clickstream.dbt import run_dbt
+
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    run_dbt("postgresql://u@h/artifacts", ["parse"])  # a parse never connects
+    assert (default_target_path() / "manifest.json").is_file()
+    assert (tmp_path / "logs" / "dbt.log").is_file()

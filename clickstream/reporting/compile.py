@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from clickstream.dbt import run_dbt
+from clickstream.dbt import default_target_path, run_dbt
 from clickstream.errors import StageFailedError
 
 logger = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def compile_analyses(
 ) -> dict[str, str]:
     """Return ``{analysis name: compiled SQL}`` for every analysis in the dbt project."""
     run_dbt(dsn, COMPILE_ARGS, project_dir=project_dir, target_path=target_path)
-    target = target_path or project_dir / "target"
+    target = target_path or default_target_path(project_dir)
     return compiled_sql_from_manifest(target / "manifest.json", project_dir)
 
 
