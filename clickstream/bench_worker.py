@@ -49,7 +49,6 @@ def _analyses(dsn: str, settings: Settings) -> str | None:
 
 def end_to_end(args: dict[str, Any]) -> dict[str, Any]:
     """generate → stage → load → dbt build → analyses for one day of ``events`` events."""
-    from clickstream.dbt import parse_in_background
     from generator import GeneratorConfig, generate_day
     from spark_staging.load import load_days
     from spark_staging.session import LANDING_BYTES_PER_EVENT, spark_in_background
@@ -68,7 +67,6 @@ def end_to_end(args: dict[str, Any]) -> dict[str, Any]:
     )
     seconds["generate"], manifest = timed(lambda: generate_day(config, day, settings.landing_dir))
     seconds["spark_start"], spark = timed(spark_session)
-    parse_in_background(dsn, target_path=target)  # as process_days does for `clickstream run`
     seconds["stage"], (stats,) = timed(lambda: stage_days(spark, settings, [day]))
     seconds["load"], (loaded,) = timed(lambda: load_days(dsn, settings, [day]))
     seconds["transform"], dbt_result, dbt_failures = timed_build(

@@ -288,34 +288,6 @@ PARSED_PROJECTS = ParsedProjects()
 """This process's parsed projects, shared by every :func:`run_dbt` call (under its lock)."""
 
 
-def parse_in_background(
-    dsn: str, project_dir: Path = DBT_PROJECT_DIR, target_path: Path | None = None
-) -> threading.Thread:
-    """Start parsing the project for ``dsn`` on a daemon thread, for the builds to come.
-
-    A run's first dbt call otherwise starts with importing dbt and a full parse (≈4-5 s on
-    two cores) after staging and loading are done. Begun while Spark stages the day, when the
-    driver's Python thread only waits on the JVM, the parse is ready by the first
-    :func:`build_day`, which finds it in :data:`PARSED_PROJECTS` (the thread holds the dbt lock,
-    so that build waits for it rather than parsing twice). A failed parse is only logged: the
-    build then parses again and reports the error itself.
-    """
-    location = _location(project_dir, target_path)
-
-    def parse() -> None:
-        try:
-            from dbt.cli.main import dbtRunner  # noqa: F401  (the import is half the work)
-
-            with _RUN_LOCK, _environment({**dbt_env(dsn), **window_environment([])[1]}):
-                PARSED_PROJECTS.manifest_for(dsn, ["build"], project_dir, location)
-        except Exception:  # the build that follows reports any real problem
-            logger.debug("background dbt parse failed", exc_info=True)
-
-    thread = threading.Thread(target=parse, name="dbt-parse", daemon=True)
-    thread.start()
-    return thread
-
-
 def default_target_path(project_dir: Path = DBT_PROJECT_DIR) -> Path:
     """Where a dbt call without a ``target_path`` writes its artifacts.
 

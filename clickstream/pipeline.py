@@ -78,14 +78,12 @@ def process_days(
     results: dict[dt.date, DayResult] | None = None,
 ) -> list[DayResult]:
     """Stage, load and transform arrival days that are already landed, in date order."""
-    from clickstream.dbt import build_day, parse_in_background
+    from clickstream.dbt import build_day
     from spark_staging.landing import landing_bytes
     from spark_staging.load import load_days
     from spark_staging.session import spark_for
     from spark_staging.stage import stage_days
 
-    # dbt's import and parse overlap the Spark work instead of following it
-    parse_in_background(dsn)
     spark = spark or spark_for(settings, input_bytes=landing_bytes(settings, days))
     results = results if results is not None else {}
     for day in sorted(days):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,10 +11,7 @@ from clickstream.dbt import (
     PARSED_PROJECTS,
     _has_ephemeral_models,
     _parse_options,
-    build_day_args,
     parse_fingerprint,
-    parse_in_background,
-    window_environment,
 )
 from clickstream.reporting.compile import compile_analyses
 
@@ -108,33 +104,3 @@ def test_one_parse_serves_every_call_until_a_parse_input_changes(
     assert PARSED_PROJECTS.parses == parses + 3
     assert f'"{other_database}"' in elsewhere[FUNNEL]
     assert f'"{other_database}"' not in edited[FUNNEL]
-
-
-def test_a_background_parse_is_the_one_the_daily_build_uses(tmp_path: Path) -> None:
-    dsn = "postgresql://u@h/background"  # a parse never connects
-    PARSED_PROJECTS.clear()
-    parses = PARSED_PROJECTS.parses
-
-    thread = parse_in_background(dsn, DBT_PROJECT_DIR, tmp_path / "target")
-    thread.join(timeout=300)
-    assert not thread.is_alive()
-    assert PARSED_PROJECTS.parses == parses + 1
-
-    # what build_day asks for (its window travels in the environment, not in --vars)
-    for skip_static in (False, True):
-        build_args = build_day_args(dt.date(2024, 3, 5), 3, skip_static=skip_static)
-        dbt_args, _ = window_environment(build_args)
-        manifest = PARSED_PROJECTS.manifest_for(dsn, dbt_args, DBT_PROJECT_DIR, [])
-        assert manifest is not None
-    assert PARSED_PROJECTS.parses == parses + 1
-
-
-def test_a_failed_background_parse_is_left_to_the_build_to_report(tmp_path: Path) -> None:
-    dsn = "postgresql://u@h/background"
-    PARSED_PROJECTS.clear()
-    parses = PARSED_PROJECTS.parses
-    for _ in range(2):  # nothing is kept from a failed parse: the second one tries again
-        thread = parse_in_background(dsn, tmp_path / "no_project", tmp_path / "target")
-        thread.join(timeout=300)
-        assert not thread.is_alive()
-    assert PARSED_PROJECTS.parses == parses + 2
