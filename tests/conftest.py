@@ -18,6 +18,11 @@ import pytest
 
 from clickstream.config import Settings
 
+# pytest-xdist gives its workers COLUMNS=80, which the CLI's consoles (made at import) would
+# keep for good; without it they read the width each CliRunner call sets, as in a serial run
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+
 ADMIN_DSN = os.environ.get(
     "CLICKSTREAM_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
