@@ -32,6 +32,7 @@ SHARED_E2E_MODULES = frozenset({"test_analyses_e2e", "test_e2e", "test_faults", 
 """The modules reading the session's one pipeline run (:func:`e2e_warehouse`)."""
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Keep what shares an expensive fixture in one pytest-xdist worker (``--dist loadgroup``).
 
