@@ -28,24 +28,6 @@ ADMIN_DSN = os.environ.get(
 )
 
 
-SHARED_E2E_MODULES = frozenset({"test_analyses_e2e", "test_e2e", "test_faults", "test_security"})
-"""The modules reading the session's one pipeline run (:func:`e2e_warehouse`)."""
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups into the node ids
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep what shares an expensive fixture in one pytest-xdist worker (``--dist loadgroup``).
-
-    Each module is one group, so its module-scoped warehouse is built once; the modules that
-    read the session's pipeline run form one group, so that run happens once. Without xdist the
-    markers change nothing.
-    """
-    for item in items:
-        module = item.path.stem
-        group = "e2e_warehouse" if module in SHARED_E2E_MODULES else module
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 def dsn_for_database(admin_dsn: str, database: str) -> str:
     """The admin DSN with its database name replaced."""
     parts = urlsplit(admin_dsn)
