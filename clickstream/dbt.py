@@ -205,7 +205,10 @@ def run_dbt(
     from dbt.cli.main import dbtRunner
 
     dbt_args, window_env = window_environment(args)
-    location = _location(project_dir, target_path)
+    # without a target_path dbt applies its defaults and DBT_TARGET_PATH / DBT_LOG_PATH
+    location = ["--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
+    if target_path is not None:
+        location += ["--target-path", str(target_path), "--log-path", str(target_path)]
     started = time.perf_counter()
     with _RUN_LOCK, _environment({**dbt_env(dsn), **window_env}):
         manifest = PARSED_PROJECTS.manifest_for(dsn, dbt_args, project_dir, location)
@@ -298,15 +301,6 @@ def default_target_path(project_dir: Path = DBT_PROJECT_DIR) -> Path:
     """
     configured = os.environ.get("DBT_TARGET_PATH")
     return project_dir / configured if configured else project_dir / "target"
-
-
-def _location(project_dir: Path, target_path: Path | None) -> list[str]:
-    """dbt's arguments for where the project, profile, artifacts and log are (without a
-    ``target_path``, dbt's defaults and its DBT_TARGET_PATH / DBT_LOG_PATH variables)."""
-    location = ["--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
-    if target_path is not None:
-        location += ["--target-path", str(target_path), "--log-path", str(target_path)]
-    return location
 
 
 def _parse_options(dbt_args: list[str]) -> list[str]:

@@ -63,15 +63,10 @@ def dbt_artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     variables.
     """
     root = tmp_path_factory.mktemp("dbt_artifacts")
-    saved = {name: os.environ.get(name) for name in ("DBT_TARGET_PATH", "DBT_LOG_PATH")}
-    os.environ["DBT_TARGET_PATH"] = str(root / "target")
-    os.environ["DBT_LOG_PATH"] = str(root / "logs")
-    yield root / "target"
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with pytest.MonkeyPatch.context() as environment:
+        environment.setenv("DBT_TARGET_PATH", str(root / "target"))
+        environment.setenv("DBT_LOG_PATH", str(root / "logs"))
+        yield root / "target"
 
 
 @pytest.fixture(scope="session")
