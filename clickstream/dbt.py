@@ -202,6 +202,7 @@ def run_dbt(
     as dbt got as far as running nodes). Commands that run on the parsed project reuse the
     manifest this process parsed already (:class:`ParsedProjects`).
     """
+    from dbt.artifacts.schemas.run import RunExecutionResult
     from dbt.cli.main import dbtRunner
 
     dbt_args, window_env = window_environment(args)
@@ -212,7 +213,12 @@ def run_dbt(
     started = time.perf_counter()
     with _RUN_LOCK, _environment({**dbt_env(dsn), **window_env}):
         manifest = PARSED_PROJECTS.manifest_for(dsn, dbt_args, project_dir, location)
-        outcome = dbtRunner(manifest=manifest).invoke([*dbt_args, *location])
+        skip_manifest = manifest is not None and dbt_args[0] in RESULTS_ONLY_COMMANDS
+        write_json = ["--no-write-json"] if skip_manifest else []
+        outcome = dbtRunner(manifest=manifest).invoke([*dbt_args, *write_json, *location])
+        if skip_manifest and isinstance(outcome.result, RunExecutionResult):
+            results_path = (target_path or default_target_path(project_dir)) / "run_results.json"
+            outcome.result.write(str(results_path))
     nodes = _node_results(outcome.result)
     seconds = round(time.perf_counter() - started, 3)
     if not outcome.success and (check or not nodes):
@@ -226,6 +232,16 @@ REUSABLE_MANIFEST_COMMANDS = frozenset(
     {"build", "compile", "docs", "run", "seed", "snapshot", "test"}
 )
 """dbt commands that run on the parsed project, so can be handed a manifest parsed before."""
+
+RESULTS_ONLY_COMMANDS = frozenset({"build", "run", "seed", "snapshot", "test"})
+"""Commands whose artifact worth writing is run_results.json, not the manifest again.
+
+With ``--write-json`` (dbt's default) every call also rewrites manifest.json, 0.4 s of a 4.7 s
+daily build at 30 days, after the last node. When the call reuses a parsed manifest, the parse
+wrote that file already (nodes, configs and checksums, which is what ``--state`` comparisons
+read; only the compiled SQL is left out, and that is in ``compiled/`` and ``run/``). So these
+calls run with ``--no-write-json`` and :func:`run_dbt` writes run_results.json itself.
+"""
 
 PARSE_OPTIONS = ("--vars", "--target", "--profile")
 """Options of a dbt call, besides its project and profile variables, that change the parse."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,6 +13,7 @@ from clickstream.dbt import (
     _has_ephemeral_models,
     _parse_options,
     parse_fingerprint,
+    run_dbt,
 )
 from clickstream.reporting.compile import compile_analyses
 
@@ -104,3 +106,23 @@ def test_one_parse_serves_every_call_until_a_parse_input_changes(
     assert PARSED_PROJECTS.parses == parses + 3
     assert f'"{other_database}"' in elsewhere[FUNNEL]
     assert f'"{other_database}"' not in edited[FUNNEL]
+
+
+def test_runs_on_a_parsed_project_write_their_results_but_leave_the_parsed_manifest(
+    tmp_path: Path, fresh_pg_dsn: str
+) -> None:
+    """A build reusing the parsed manifest does not write it again (0.4 s a daily build), but
+    run_results.json, which failure messages point to, is still written for every call."""
+    target = tmp_path / "target"
+    seed = ["seed", "--select", "channel_definitions"]
+    run_dbt(fresh_pg_dsn, seed, target_path=target)  # parses, writing manifest.json
+    manifest = target / "manifest.json"
+    results = target / "run_results.json"
+    parsed = manifest.stat().st_mtime_ns
+    results.unlink()
+
+    again = run_dbt(fresh_pg_dsn, seed, target_path=target)
+    assert again.status_of("channel_definitions") == "success"
+    assert manifest.stat().st_mtime_ns == parsed
+    written = {r["unique_id"]: r["status"] for r in json.loads(results.read_text())["results"]}
+    assert written["seed.clickstream.channel_definitions"] == "success"
