@@ -213,7 +213,9 @@ def run_dbt(
     started = time.perf_counter()
     with _RUN_LOCK, _environment({**dbt_env(dsn), **window_env}):
         manifest = PARSED_PROJECTS.manifest_for(dsn, dbt_args, project_dir, location)
-        skip_manifest = manifest is not None and dbt_args[0] in RESULTS_ONLY_COMMANDS
+        skip_manifest = dbt_args[0] in RESULTS_ONLY_COMMANDS and PARSED_PROJECTS.written_to(
+            manifest, location
+        )
         write_json = ["--no-write-json"] if skip_manifest else []
         outcome = dbtRunner(manifest=manifest).invoke([*dbt_args, *write_json, *location])
         if skip_manifest and isinstance(outcome.result, RunExecutionResult):
@@ -237,10 +239,11 @@ RESULTS_ONLY_COMMANDS = frozenset({"build", "run", "seed", "snapshot", "test"})
 """Commands whose artifact worth writing is run_results.json, not the manifest again.
 
 With ``--write-json`` (dbt's default) every call also rewrites manifest.json, 0.4 s of a 4.7 s
-daily build at 30 days, after the last node. When the call reuses a parsed manifest, the parse
-wrote that file already (nodes, configs and checksums, which is what ``--state`` comparisons
-read; only the compiled SQL is left out, and that is in ``compiled/`` and ``run/``). So these
-calls run with ``--no-write-json`` and :func:`run_dbt` writes run_results.json itself.
+daily build at 30 days, after the last node. When the call reuses a manifest parsed into the
+same target folder, the parse wrote that file there already (nodes, configs and checksums,
+which is what ``--state`` comparisons read; only the compiled SQL is left out, and that is in
+``compiled/`` and ``run/``). Such calls run with ``--no-write-json`` and :func:`run_dbt` writes
+run_results.json itself; a call into another target folder writes both, as dbt does.
 """
 
 PARSE_OPTIONS = ("--vars", "--target", "--profile")
@@ -265,7 +268,9 @@ class ParsedProjects:
 
     def __init__(self, size: int = 4) -> None:
         self._size = size
-        self._manifests: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        # each parsed manifest with the --target-path/--log-path options of the call that parsed
+        # it: that call's target folder holds it as manifest.json
+        self._manifests: OrderedDict[tuple[Any, ...], tuple[Any, tuple[str, ...]]] = OrderedDict()
         self.parses = 0
         """How many times this cache had dbt parse a project (tests read it)."""
 
@@ -291,16 +296,24 @@ class ParsedProjects:
         )
         if key in self._manifests:
             self._manifests.move_to_end(key)
-            return self._manifests[key]
+            return self._manifests[key][0]
         self.parses += 1
         outcome = dbtRunner().invoke(["parse", *options, *location])
         manifest = outcome.result if outcome.success else None
         if manifest is None or _has_ephemeral_models(manifest):
             return None
-        self._manifests[key] = manifest
+        self._manifests[key] = (manifest, tuple(location))
         while len(self._manifests) > self._size:
             self._manifests.popitem(last=False)
         return manifest
+
+    def written_to(self, manifest: Any | None, location: list[str]) -> bool:
+        """Whether ``manifest`` came from a parse that wrote it into the target folder of
+        ``location`` (the same --target-path, or both dbt's default), where it still is."""
+        return manifest is not None and any(
+            parsed is manifest and parsed_location == tuple(location)
+            for parsed, parsed_location in self._manifests.values()
+        )
 
 
 PARSED_PROJECTS = ParsedProjects()

@@ -111,8 +111,8 @@ def test_one_parse_serves_every_call_until_a_parse_input_changes(
 def test_runs_on_a_parsed_project_write_their_results_but_leave_the_parsed_manifest(
     tmp_path: Path, fresh_pg_dsn: str
 ) -> None:
-    """A build reusing the parsed manifest does not write it again (0.4 s a daily build), but
-    run_results.json, which failure messages point to, is still written for every call."""
+    """A build reusing the manifest parsed into its target folder does not write it again (0.4 s
+    a daily build), but run_results.json, which failure messages point to, is still written."""
     target = tmp_path / "target"
     seed = ["seed", "--select", "channel_definitions"]
     run_dbt(fresh_pg_dsn, seed, target_path=target)  # parses, writing manifest.json
@@ -126,3 +126,8 @@ def test_runs_on_a_parsed_project_write_their_results_but_leave_the_parsed_manif
     assert manifest.stat().st_mtime_ns == parsed
     written = {r["unique_id"]: r["status"] for r in json.loads(results.read_text())["results"]}
     assert written["seed.clickstream.channel_definitions"] == "success"
+
+    # the same parsed manifest, used for a call into another folder, is written there
+    elsewhere = tmp_path / "elsewhere"
+    run_dbt(fresh_pg_dsn, seed, target_path=elsewhere)
+    assert (elsewhere / "manifest.json").is_file() and (elsewhere / "run_results.json").is_file()
