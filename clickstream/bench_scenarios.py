@@ -691,7 +691,7 @@ def _fetch_all(con: Any, query: str) -> None:
 
 
 def scenario_queries(ctx: BenchContext) -> dict[str, Any]:
-    """A 7-day range over the history: PostgreSQL with/without BRIN and pruning; the lake."""
+    """A 7-day range over the history: PostgreSQL with/without indexes and pruning; the lake."""
     import duckdb
 
     history, dsn = _ensure_history_warehouse(ctx)
@@ -705,7 +705,7 @@ def scenario_queries(ctx: BenchContext) -> dict[str, Any]:
     raw = "select count(*), sum(revenue) from raw.events where event_date >= %s and event_date < %s"
     ts_params = (dt.datetime.combine(start, dt.time()), dt.datetime.combine(end, dt.time()))
     postgres = {
-        "fct_events (BRIN on event_ts)": {
+        "fct_events (b-tree on event_ts)": {
             mode: _pg_query(dsn, fct, ts_params, mode, runs) for mode in ("with", "without")
         },
         "raw.events (partitioned by event_date)": {

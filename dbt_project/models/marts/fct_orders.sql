@@ -2,7 +2,7 @@
 -- A table: orders are ~1% of events, so a full rebuild costs less than tracking re-stitching.
 {{ config(
     indexes=[
-        {'columns': ['ordered_at'], 'type': 'brin'},
+        {'columns': ['ordered_at']},
     ],
 ) }}
 

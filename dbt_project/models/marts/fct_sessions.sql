@@ -14,7 +14,7 @@
     on_schema_change='append_new_columns',
     event_time='session_start_ts',
     indexes=[
-        {'columns': ['session_start_ts'], 'type': 'brin'},
+        {'columns': ['session_start_ts']},
         {'columns': ['anonymous_id']},
     ],
 ) }}
