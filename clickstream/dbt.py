@@ -193,6 +193,7 @@ def run_dbt(
     project_dir: Path = DBT_PROJECT_DIR,
     target_path: Path | None = None,
     check: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> DbtResult:
     """Run one dbt command in-process against ``dsn``; raise StageFailedError if it fails.
 
@@ -200,7 +201,8 @@ def run_dbt(
     the project's own ``target/`` — tests use it so parallel runs don't share a folder.
     ``check=False`` returns the per-node outcomes of a failed run instead of raising (as long
     as dbt got as far as running nodes). Commands that run on the parsed project reuse the
-    manifest this process parsed already (:class:`ParsedProjects`).
+    manifest this process parsed already (:class:`ParsedProjects`). ``env`` adds environment
+    variables for this call only (e.g. libpq's ``PGOPTIONS`` for dbt's connections).
     """
     from dbt.artifacts.schemas.run import RunExecutionResult
     from dbt.cli.main import dbtRunner
@@ -211,7 +213,7 @@ def run_dbt(
     if target_path is not None:
         location += ["--target-path", str(target_path), "--log-path", str(target_path)]
     started = time.perf_counter()
-    with _RUN_LOCK, _environment({**dbt_env(dsn), **window_env}):
+    with _RUN_LOCK, _environment({**dbt_env(dsn), **window_env, **(env or {})}):
         manifest = PARSED_PROJECTS.manifest_for(dsn, dbt_args, project_dir, location)
         skip_manifest = dbt_args[0] in RESULTS_ONLY_COMMANDS and PARSED_PROJECTS.written_to(
             manifest, location
@@ -492,11 +494,33 @@ def build_day(
     if not skip_static:
         record_static_build(dsn, None)
     args = build_day_args(day, lateness_days, full_refresh, skip_static=skip_static)
-    result = run_dbt(dsn, args, project_dir, target_path, check=check)
+    env = {} if full_refresh else daily_build_env()
+    result = run_dbt(dsn, args, project_dir, target_path, check=check, env=env)
     failed = any(node.status in {"error", "fail", "runtime error"} for node in result.nodes)
     if not skip_static and not failed:
         record_static_build(dsn, fingerprint)
     return result
+
+
+DAILY_BUILD_PG_OPTIONS = "-c max_parallel_workers_per_gather=0"
+"""PostgreSQL settings of a daily build's connections: no parallel workers per query.
+
+A daily build runs many queries of a few days' rows each, ``CLICKSTREAM_DBT_THREADS`` (4) at a
+time, so dbt's threads already keep the server's cores busy and a query's parallel workers only
+add their start and the leader's gathering. Measured on copies of one database, interleaved, on
+2 cores: at 30 days x 20K events 3% faster (5 of 5 rounds, 4.25 -> 4.13 s median), at 90 days
+5% (2 of 2). A complete build is left to the server's setting: its big statements gained 10%
+at 30 days but nothing at 90 days or on a 1M-event day.
+"""
+
+
+def daily_build_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """libpq's ``PGOPTIONS`` for a daily build's dbt connections: the caller's own options plus
+    :data:`DAILY_BUILD_PG_OPTIONS`, unless the caller already chose the parallel workers."""
+    current = (os.environ if environ is None else environ).get("PGOPTIONS", "").strip()
+    if "max_parallel_workers_per_gather" in current:
+        return {}
+    return {"PGOPTIONS": f"{current} {DAILY_BUILD_PG_OPTIONS}".strip()}
 
 
 def docs_generate(

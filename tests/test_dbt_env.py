@@ -10,14 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from clickstream import dbt
 from clickstream.dbt import (
+    DAILY_BUILD_PG_OPTIONS,
     DAILY_SELECTOR,
     DBT_PROJECT_DIR,
     _environment,
     build_day_args,
+    daily_build_env,
     dbt_env,
     default_target_path,
     project_fingerprint,
+    run_dbt,
     window_environment,
 )
 from clickstream.errors import ConfigError
@@ -159,3 +163,47 @@ def test_dbt_writes_its_artifacts_where_the_default_target_folder_says(
     run_dbt("postgresql://u@h/artifacts", ["parse"])  # a parse never connects
     assert (default_target_path() / "manifest.json").is_file()
     assert (tmp_path / "logs" / "dbt.log").is_file()
+
+
+def test_daily_build_env_turns_parallel_workers_off_and_keeps_the_callers_options() -> None:
+    assert daily_build_env({}) == {"PGOPTIONS": DAILY_BUILD_PG_OPTIONS}
+    assert daily_build_env({"PGOPTIONS": "-c statement_timeout=0"}) == {
+        "PGOPTIONS": f"-c statement_timeout=0 {DAILY_BUILD_PG_OPTIONS}"
+    }
+    # a caller who chose the workers keeps that choice
+    assert daily_build_env({"PGOPTIONS": "-c max_parallel_workers_per_gather=4"}) == {}
+
+
+def test_only_daily_builds_run_with_the_daily_connection_options(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[dict[str, str]] = []
+
+    def fake_run_dbt(*args: object, env: dict[str, str] | None = None, **kwargs: object) -> object:
+        calls.append(dict(env or {}))
+        return dbt.DbtResult(args=(), seconds=0.0, nodes=())
+
+    monkeypatch.delenv("PGOPTIONS", raising=False)
+    monkeypatch.setattr(dbt, "run_dbt", fake_run_dbt)
+    monkeypatch.setattr(dbt, "static_build_fingerprint", lambda dsn: None)
+    monkeypatch.setattr(dbt, "record_static_build", lambda dsn, fingerprint: None)
+    day = dt.date(2024, 3, 10)
+    dbt.build_day("postgresql://u@h/db", day, 3)
+    dbt.build_day("postgresql://u@h/db", day, 3, full_refresh=True)
+    assert calls == [{"PGOPTIONS": DAILY_BUILD_PG_OPTIONS}, {}]
+
+
+def test_the_environment_of_a_dbt_call_reaches_its_connections(
+    pg_dsn: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    query = "select current_setting('max_parallel_workers_per_gather') as workers"
+    show = ["show", "--inline", query, "--output", "json"]
+    run_dbt(pg_dsn, show, target_path=tmp_path, env=daily_build_env({}))
+    assert '"workers": "0"' in capfd.readouterr().out
+    run_dbt(
+        pg_dsn,
+        show,
+        target_path=tmp_path,
+        env={"PGOPTIONS": "-c max_parallel_workers_per_gather=3"},
+    )
+    assert '"workers": "3"' in capfd.readouterr().out
