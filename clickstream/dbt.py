@@ -215,7 +215,8 @@ def run_dbt(
     started = time.perf_counter()
     with _RUN_LOCK, _environment({**dbt_env(dsn), **window_env, **(env or {})}):
         manifest = PARSED_PROJECTS.manifest_for(dsn, dbt_args, project_dir, location)
-        skip_manifest = dbt_args[0] in RESULTS_ONLY_COMMANDS and PARSED_PROJECTS.written_to(
+        command = dbt_args[0] if dbt_args else ""
+        skip_manifest = command in RESULTS_ONLY_COMMANDS and PARSED_PROJECTS.written_to(
             manifest, location
         )
         write_json = ["--no-write-json"] if skip_manifest else []

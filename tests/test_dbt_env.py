@@ -24,7 +24,7 @@ from clickstream.dbt import (
     run_dbt,
     window_environment,
 )
-from clickstream.errors import ConfigError
+from clickstream.errors import ConfigError, StageFailedError
 
 
 def test_tcp_dsn_maps_every_part_to_the_profile_variables() -> None:
@@ -207,3 +207,8 @@ def test_the_environment_of_a_dbt_call_reaches_its_connections(
         env={"PGOPTIONS": "-c max_parallel_workers_per_gather=3"},
     )
     assert '"workers": "3"' in capfd.readouterr().out
+
+
+def test_a_dbt_call_without_a_command_fails_with_dbts_own_message(tmp_path: Path) -> None:
+    with pytest.raises(StageFailedError, match="dbt failed"):
+        run_dbt("postgresql://u@h/db", [], target_path=tmp_path)  # dbt never connects
