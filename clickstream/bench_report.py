@@ -527,6 +527,7 @@ def _section_dbt(data: dict[str, Any]) -> list[str]:
         [
             str(p["days"]),
             _n(p["fct_events_rows"]),
+            _n(p.get("new_day_added_rows")),
             _n(p["incremental_seconds"]),
             _n(p["full_refresh_seconds"]),
             _pct(p["incremental_share"]),
@@ -535,7 +536,9 @@ def _section_dbt(data: dict[str, Any]) -> list[str]:
     ]
     lines = [
         f"{_n(data.get('events_per_day'))} events/day. Incremental = `dbt build` with the "
-        "[D-L, D+2) window after loading day D; full refresh = the same with `--full-refresh`.",
+        "[D-L, D+2) window after staging and loading day D on a warehouse built for D-1 (the "
+        "day's arrivals are new to it, as in production); full refresh = the same with "
+        "`--full-refresh`.",
         "",
     ]
     overhead = [
@@ -556,6 +559,7 @@ def _section_dbt(data: dict[str, Any]) -> list[str]:
             [
                 "days loaded",
                 "fct_events rows",
+                "new events of day D",
                 "incremental s",
                 "full refresh s",
                 "incremental ÷ full",

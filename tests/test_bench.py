@@ -64,6 +64,15 @@ def test_quick_report_json_records_machine_command_and_targets(quick_report):
     assert e2e["peak_rss_mib"] > 0
 
 
+def test_quick_report_times_a_daily_build_that_meets_the_days_arrivals(quick_report):
+    # the day is staged and loaded after the build of the day before: every event it loads is
+    # new to the warehouse (a backfill staged ahead had loaded them with the day before)
+    _, _, data = quick_report
+    (point,) = data["scenarios"]["dbt"]["points"]
+    assert point["new_day_loaded_rows"] > 0
+    assert point["new_day_added_rows"] == point["new_day_loaded_rows"]
+
+
 def test_a_stopped_benchmark_stops_its_worker_process(tmp_path, monkeypatch):
     # SIGTERM reaches the bench as SystemExit while it waits for a worker: without stopping
     # it, the worker (and its JVM) ran on, orphaned

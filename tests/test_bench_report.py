@@ -114,6 +114,7 @@ def test_a_failed_scenario_is_reported_and_the_others_still_render():
                     {
                         "days": 3,
                         "fct_events_rows": 30,
+                        "new_day_added_rows": 10,
                         "incremental_seconds": 1.0,
                         "full_refresh_seconds": 4.0,
                         "incremental_share": 0.25,
@@ -128,7 +129,7 @@ def test_a_failed_scenario_is_reported_and_the_others_still_render():
     }
     markdown = render_markdown(report)
     assert "**Failed**" in markdown and "RuntimeError: boom" in markdown
-    assert "| 3 | 30 | 1.0 | 4.0 | 25.0% |" in markdown
+    assert "| 3 | 30 | 10 | 1.0 | 4.0 | 25.0% |" in markdown
 
 
 def test_bad_arguments_are_config_errors(tmp_path):
