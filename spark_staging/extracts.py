@@ -18,7 +18,7 @@ from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 from clickstream.config import Settings
 from clickstream.errors import InputFormatError
 from spark_staging.lake import extract_dir, replace_partitions
-from spark_staging.landing import extract_files
+from spark_staging.landing import check_header, extract_files
 from spark_staging.schema import PRODUCTS_SCHEMA, USERS_SCHEMA
 
 logger = logging.getLogger(__name__)
@@ -68,6 +68,20 @@ def read_extract(spark: SparkSession, path: Path, schema: StructType) -> DataFra
             f"first: {example}. Fix or regenerate the extract."
         )
     return typed.select(*schema.fieldNames())
+
+
+def check_extract_headers(settings: Settings, days: list[dt.date]) -> None:
+    """Raise InputFormatError unless every extract of ``days`` starts with its exact header.
+
+    The extracts are read by column position, so a file with its columns reordered would load
+    emails as first names; an empty file would load as a day without users. Checked before any
+    Spark work, as the events files are.
+    """
+    wanted = set(days)
+    for kind, schema in EXTRACT_SCHEMAS.items():
+        for day, path in extract_files(settings, kind, max(days)).items():
+            if day in wanted:
+                check_header(path, ",".join(schema.fieldNames()))
 
 
 def stage_extracts(spark: SparkSession, settings: Settings, days: list[dt.date]) -> None:

@@ -77,19 +77,34 @@ def landing_event_files(settings: Settings, day: dt.date) -> list[Path]:
     if not files:
         raise EmptyInputError(
             f"no landing files for {day.isoformat()} under {settings.landing_events_day(day)}; "
-            "run 'clickstream generate' first (or pick a day that has landed)."
+            "run 'clickstream generate' or 'clickstream ingest' first (or pick a day that has "
+            "landed)."
         )
     return files
+
+
+HEADER_PROBE_BYTES = 64 * 1024
+"""How much of a file the header check reads: a header longer than this is not a header."""
 
 
 def check_header(path: Path, expected: str) -> None:
     """Raise InputFormatError unless the file's first line is exactly the expected header.
 
     Checked on the driver (one line per file) so a file in the wrong format fails fast with
-    its name, instead of quarantining every line of it as malformed.
+    its name, instead of quarantining every line of it as malformed. The line is read as Spark
+    splits the file, up to the first LF: a file whose lines end in a bare CR (classic Mac)
+    would be one single "line" to Spark, skipped whole as the header, so it is refused here.
     """
-    with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
-        first = handle.readline().rstrip("\r\n").lstrip("\ufeff")
+    with path.open("rb") as handle:
+        raw = handle.readline(HEADER_PROBE_BYTES)
+    line = raw.decode("utf-8", errors="replace").removesuffix("\n").removesuffix("\r")
+    if "\r" in line:
+        raise InputFormatError(
+            f"{path} ends its lines with a bare CR (classic Mac line endings), which the "
+            "line-oriented reader cannot split: nothing of it would be staged. Convert it to "
+            "LF or CRLF line endings (e.g. `tr '\\r' '\\n' < in.csv > out.csv`) and stage again."
+        )
+    first = line.lstrip("\ufeff")
     if first != expected:
         shown = first if len(first) <= 200 else first[:200] + "..."
         raise InputFormatError(

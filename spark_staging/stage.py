@@ -44,7 +44,7 @@ from clickstream.config import Settings
 from clickstream.errors import ConfigError, StageFailedError, headline
 from spark_staging.bots import flag_bots
 from spark_staging.dedupe import ORDER_COLUMNS, duplicate_copies, mark_duplicates
-from spark_staging.extracts import known_products, stage_extracts
+from spark_staging.extracts import check_extract_headers, known_products, stage_extracts
 from spark_staging.lake import (
     check_lake_dir,
     date_range,
@@ -147,6 +147,7 @@ def stage_days(
     # found and header-checked up front, to fail fast on a missing day before spending
     # minutes on earlier ones; each run's job then reads exactly these files
     files = [event_files_for_days(settings, run) for run in runs]
+    check_extract_headers(settings, list(days))
     check_lake_dir(settings)
     results: list[StageStats] = []
     for run, run_files in zip(runs, files, strict=True):

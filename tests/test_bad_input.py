@@ -29,7 +29,13 @@ from spark_staging.schema import LANDING_HEADER
 from spark_staging.stage import StageStats, stage_days
 from tests.conftest import create_database, drop_database, settings_under
 from tests.lake_factory import stage_day
-from tests.test_stage_support import csv_line, event, write_landing
+from tests.test_stage_support import (
+    csv_line,
+    event,
+    write_landing,
+    write_products,
+    write_users,
+)
 
 DAY = dt.date(2024, 5, 1)
 COPY_DAY = DAY + dt.timedelta(days=1)
@@ -328,6 +334,54 @@ def test_file_that_is_not_landing_csv_stops_stage_with_one_clear_error(
     assert_one_clear_error(result, "part-00001.csv", "does not start with the expected header")
     assert found in " ".join(result.output.split())
     assert not (settings.lake_dir / "events").exists(), "nothing may be staged"
+
+
+def test_file_with_bare_cr_line_endings_stops_stage_instead_of_staging_nothing(
+    tmp_path: Path,
+) -> None:
+    # to a reader splitting on LF the whole file is its header line: every row would vanish
+    content = "\r".join([LANDING_HEADER, line_of("mac1"), line_of("mac2")]) + "\r"
+    settings = landing_with(tmp_path, content.encode())
+    result = cli(
+        "--landing-dir", str(settings.landing_dir), "--lake-dir", str(settings.lake_dir),
+        "stage", "--date", DAY.isoformat(),
+    )  # fmt: skip
+    assert_one_clear_error(result, "part-00001.csv", "bare CR", "LF or CRLF")
+    assert not (settings.lake_dir / "events").exists(), "nothing may be staged"
+
+
+@pytest.mark.parametrize(
+    ("kind", "rewrite", "found"),
+    [
+        ("users", lambda text: "", "(empty file)"),
+        (
+            "users",
+            lambda text: text.replace("email,first_name", "first_name,email", 1),
+            "the columns are in the wrong order",
+        ),
+        (
+            "products",
+            lambda text: text.split("\n", 1)[1],  # no header: the first product is taken as one
+            "found: p1,Name p1",
+        ),
+    ],
+    ids=["empty_users", "reordered_users", "products_without_header"],
+)
+def test_extract_that_is_not_in_contract_shape_stops_stage_with_one_clear_error(
+    tmp_path: Path, kind: str, rewrite: Any, found: str
+) -> None:
+    # extracts are read by column position: a reordered one would load emails as first names
+    settings = Settings(landing_dir=tmp_path / "landing", lake_dir=tmp_path / "lake")
+    write_landing(settings, DAY, [line_of("fine")])
+    path = (write_users if kind == "users" else write_products)(settings, DAY, ["p1", "p2"])
+    path.write_text(rewrite(path.read_text(encoding="utf-8")), encoding="utf-8")
+    result = cli(
+        "--landing-dir", str(settings.landing_dir), "--lake-dir", str(settings.lake_dir),
+        "stage", "--date", DAY.isoformat(),
+    )  # fmt: skip
+    assert_one_clear_error(result, f"{kind}.csv", "does not start with the expected header")
+    assert found in " ".join(result.output.split())
+    assert not settings.lake_dir.exists() or not any(settings.lake_dir.iterdir())
 
 
 def test_missing_day_in_a_staging_range_is_named_before_any_work(tmp_path: Path) -> None:
