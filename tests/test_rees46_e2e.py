@@ -70,6 +70,32 @@ def test_fixture_through_the_warehouse_gives_the_hand_computed_answers(
     assert summary.source_sessions is not None and summary.source_sessions > 0
 
 
+HEADER = FIXTURE.read_text(encoding="utf-8").splitlines()[0]  # the export's columns
+FREE_ORDER = f"""{HEADER}
+2019-11-01 10:00:00 UTC,view,2001,2053013555631882655,electronics.audio,sony,0.00,201,sess-free
+2019-11-01 10:01:00 UTC,purchase,2001,2053013555631882655,electronics.audio,sony,0.00,201,sess-free
+2019-11-01 11:00:00 UTC,view,2002,2053013555631882655,electronics.audio,sony,19.90,202,sess-paid
+2019-11-01 11:01:00 UTC,purchase,2002,2053013555631882655,electronics.audio,sony,19.90,202,sess-paid
+"""
+
+
+def test_a_free_purchase_is_an_order_with_zero_revenue_not_a_failed_build(
+    spark: Any, fresh_pg_dsn: str, tmp_path: Path
+) -> None:
+    # price 0.00 occurs in real exports; a purchase at that price is still an order
+    source = tmp_path / "free.csv"
+    source.write_text(FREE_ORDER, encoding="utf-8")
+    summary = run_rees46(fresh_pg_dsn, tmp_path / "run", source)
+    assert summary.orders == 2
+    assert Decimal(str(summary.revenue)) == Decimal("19.90")
+    converted = scalar(
+        fresh_pg_dsn,
+        "select count(*) from marts.fct_sessions where is_converted and revenue = 0",
+    )
+    assert converted == 1
+    assert scalar(fresh_pg_dsn, "select count(*) from marts.fct_orders where revenue = 0") == 1
+
+
 def independent_expectations(path: Path) -> dict[str, Any]:
     """Revenue, users and row fates computed straight from the CSV, without the project."""
     with path.open(newline="", encoding="utf-8") as handle:
