@@ -91,6 +91,10 @@ def run_analyses(
     StageFailedError naming every analysis that failed; outputs are written only when all
     succeeded.
     """
+    from clickstream.warehouse import check_connection
+
+    # one clear line for an unreachable server, before dbt's compile retries and its trace
+    check_connection(dsn)
     started = time.perf_counter()
     out_dir = out_dir or settings.reports_dir
     # A folder of our own: other dbt calls (a build, docs, another helper's run on another

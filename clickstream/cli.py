@@ -135,13 +135,18 @@ def _date_window(
     """Resolve --date / --from/--to into a list of days (default: ``default``)."""
     if date and (date_from or date_to):
         raise ConfigError("Use either --date or --from/--to, not both.")
+    from clickstream.dbt import check_in_calendar
+
     if date:
-        return [parse_date(date, "--date")]
+        day = parse_date(date, "--date")
+        check_in_calendar(day, day, "--date")
+        return [day]
     if date_from or date_to:
         start = parse_date(date_from or date_to or "", "--from")
         end = parse_date(date_to or date_from or "", "--to")
         if end < start:
             raise ConfigError(f"--to {end} is before --from {start}.")
+        check_in_calendar(start, end, "--from/--to")
         return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     return default
 
@@ -291,16 +296,18 @@ def transform(
     date: DateOpt = None,
 ) -> None:
     """Run ``dbt build`` (seeds, models, snapshots, tests) on the warehouse."""
-    from clickstream.dbt import build_day, run_dbt
+    from clickstream.dbt import build_day, check_in_calendar, run_dbt
     from clickstream.pipeline import landed_days
-    from clickstream.warehouse import resolve_dsn
+    from clickstream.warehouse import check_connection, resolve_dsn
 
     settings = _settings(ctx)
+    day = parse_date(date, "--date") if date else None
+    if day is not None:
+        check_in_calendar(day, day, "--date")
     dsn = resolve_dsn(settings)
-    if date:
-        build_day(
-            dsn, parse_date(date, "--date"), settings.lateness_days, full_refresh=full_refresh
-        )
+    check_connection(dsn)  # one clear line, not dbt's trace, for an unreachable server
+    if day is not None:
+        build_day(dsn, day, settings.lateness_days, full_refresh=full_refresh)
         return
     days = landed_days(settings)
     if days and not full_refresh:
@@ -341,10 +348,12 @@ def docs(
     """Generate the dbt docs (lineage) site; ``--serve`` serves it on localhost."""
     from clickstream.dbt import docs_generate
     from clickstream.docs_server import serve_docs
-    from clickstream.warehouse import resolve_dsn
+    from clickstream.warehouse import check_connection, resolve_dsn
 
     settings = _settings(ctx)
-    path = docs_generate(resolve_dsn(settings), static=static)
+    dsn = resolve_dsn(settings)
+    check_connection(dsn)  # dbt docs generate reads the catalog: fail in one line before it
+    path = docs_generate(dsn, static=static)
     out.print(f"docs: {path}")
     if serve:
         serve_docs(path.parent if path.is_file() else path, port)

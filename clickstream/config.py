@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from clickstream.errors import ConfigError
 
@@ -23,6 +24,7 @@ SCHEMAS = ("raw", "staging", "intermediate", "snapshots", "marts")
 """PostgreSQL schemas the warehouse owns, in dependency order."""
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def validate_identifier(value: str, what: str = "identifier") -> str:
@@ -43,12 +45,14 @@ def parse_date(value: str | dt.date, what: str = "date") -> dt.date:
     """Parse ``YYYY-MM-DD`` into a date, with a clear error for anything else."""
     if isinstance(value, dt.date):
         return value
+    # strictly YYYY-MM-DD: Python's fromisoformat also takes 20240301 and week dates
+    text = value.strip() if isinstance(value, str) else ""
+    if not _ISO_DATE.fullmatch(text):
+        raise ConfigError(f"Invalid {what} {value!r}: expected YYYY-MM-DD, e.g. 2024-03-01.")
     try:
-        return dt.date.fromisoformat(value.strip())
-    except (ValueError, AttributeError):
-        raise ConfigError(
-            f"Invalid {what} {value!r}: expected YYYY-MM-DD, e.g. 2024-03-01."
-        ) from None
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"Invalid {what} {value!r}: no such date.") from None
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -59,6 +63,37 @@ def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a whole number.") from None
+
+
+def redact_dsn(dsn: str) -> str:
+    """Hide a password in a libpq URL or key/value DSN so it can be printed."""
+    dsn = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", dsn)
+    return re.sub(r"(password\s*=\s*)\S+", r"\1***", dsn)
+
+
+def check_dsn(dsn: str) -> str:
+    """Return ``dsn`` if it is a PostgreSQL URL naming a database, else raise ConfigError.
+
+    Every stage (COPY load, dbt's profile, the analyses) connects with the same URL, so it is
+    checked once where the settings are built: a key/value DSN, another scheme or a URL without
+    a database fails before any work with the same message from every command.
+    """
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(
+            f"Unsupported DSN {redact_dsn(dsn)}: use a URL like "
+            "postgresql://user:password@host:5432/dbname."
+        )
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    if not (unquote(parts.path.lstrip("/")) or query.get("dbname")):
+        raise ConfigError(f"The DSN {redact_dsn(dsn)} names no database: add /dbname to it.")
+    try:
+        port = int(query.get("port") or parts.port or 5432)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise ConfigError(f"The DSN {redact_dsn(dsn)} has an invalid port.")
+    return dsn
 
 
 @dataclass(frozen=True)
@@ -89,6 +124,8 @@ class Settings:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.pg_dsn is not None:
+            check_dsn(self.pg_dsn)
         if self.lateness_days < 0:
             raise ConfigError(f"lateness_days must be >= 0, got {self.lateness_days}.")
         if self.session_gap_minutes <= 0:

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg2
 import psycopg2.extensions
 
-from clickstream.errors import WarehouseUnavailableError
+from clickstream.config import redact_dsn
+from clickstream.errors import ConfigError, WarehouseUnavailableError
 
-
-def redact_dsn(dsn: str) -> str:
-    """Hide a password in a libpq URL or key/value DSN so it can be printed."""
-    dsn = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", dsn)
-    return re.sub(r"(password\s*=\s*)\S+", r"\1***", dsn)
+__all__ = ["connect", "connection", "redact_dsn"]
 
 
 def connect(dsn: str, **kwargs: object) -> psycopg2.extensions.connection:
     """Open a connection or raise WarehouseUnavailableError saying which DSN failed."""
     try:
         return psycopg2.connect(dsn, connect_timeout=10, **kwargs)
+    except psycopg2.ProgrammingError as exc:  # libpq could not parse the DSN at all
+        raise ConfigError(f"Invalid DSN {redact_dsn(dsn)}: {str(exc).strip()}.") from None
     except psycopg2.OperationalError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "no detail"
         raise WarehouseUnavailableError(

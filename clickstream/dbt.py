@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from clickstream.config import PROJECT_ROOT
-from clickstream.db import redact_dsn
+from clickstream.config import PROJECT_ROOT, check_dsn
 from clickstream.errors import ConfigError, StageFailedError
 
 logger = logging.getLogger(__name__)
@@ -88,20 +87,10 @@ def dbt_env(dsn: str) -> dict[str, str]:
     ``postgresql://user:@/db?host=/socket/dir`` (the embedded pgserver); a ``host`` query
     parameter wins over the netloc, as in libpq.
     """
-    parts = urlsplit(dsn)
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise ConfigError(
-            f"Unsupported DSN {redact_dsn(dsn)}: use a URL like "
-            "postgresql://user:password@host:5432/dbname."
-        )
+    parts = urlsplit(check_dsn(dsn))
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     database = unquote(parts.path.lstrip("/")) or query.get("dbname", "")
-    if not database:
-        raise ConfigError(f"The DSN {redact_dsn(dsn)} names no database: add /dbname to it.")
-    try:
-        port = query.get("port") or (str(parts.port) if parts.port else "5432")
-    except ValueError:
-        raise ConfigError(f"The DSN {redact_dsn(dsn)} has an invalid port.") from None
+    port = query.get("port") or str(parts.port or 5432)
     return {
         "CLICKSTREAM_PG_HOST": query.get("host") or unquote(parts.hostname or "") or "127.0.0.1",
         "CLICKSTREAM_PG_PORT": port,
@@ -409,6 +398,33 @@ def _hash_files(digest: Any, root: Path, skip_top: frozenset[str] = frozenset())
         digest.update(b"\0")
         digest.update(path.read_bytes())
         digest.update(b"\0")
+
+
+def calendar_bounds(project_dir: Path = DBT_PROJECT_DIR) -> tuple[dt.date, dt.date]:
+    """First and last day of ``dim_date`` (the project's ``calendar_start``/``calendar_end``)."""
+    import yaml  # type: ignore[import-untyped]
+
+    config = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
+    values = config.get("vars") or {}
+    return (
+        dt.date.fromisoformat(str(values["calendar_start"])),
+        dt.date.fromisoformat(str(values["calendar_end"])),
+    )
+
+
+def check_in_calendar(first: dt.date, last: dt.date, what: str) -> None:
+    """Raise ConfigError unless [first, last] lies within ``dim_date``'s calendar.
+
+    Every event date must have its calendar row (a tested relationship of every fact): a day
+    outside it would be loaded, then fail the dbt build. Checked before any work instead.
+    """
+    start, end = calendar_bounds()
+    if first < start or last > end:
+        raise ConfigError(
+            f"{what} {first}..{last}: outside the warehouse calendar {start}..{end} "
+            "(dim_date: vars calendar_start/calendar_end in dbt_project/dbt_project.yml); "
+            "choose dates inside it or widen the calendar."
+        )
 
 
 def parse_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:

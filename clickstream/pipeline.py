@@ -56,9 +56,15 @@ class RunSummary:
 
 
 def day_range(start: dt.date, days: int) -> list[dt.date]:
-    """``days`` consecutive dates from ``start``; rejects non-positive counts."""
+    """``days`` consecutive dates from ``start``; rejects non-positive counts and days outside
+    the warehouse calendar."""
     if days <= 0:
         raise ConfigError(f"--days must be a positive number, got {days}.")
+    from clickstream.dbt import check_in_calendar
+
+    # a day's events reach into the next date (received just before midnight)
+    last = start + dt.timedelta(days=days)
+    check_in_calendar(start, last, "The simulated days")
     return [start + dt.timedelta(days=i) for i in range(days)]
 
 

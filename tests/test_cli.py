@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def test_every_subcommand_has_help() -> None:
     ("args", "message"),
     [
         (("run", "--days", "-1"), "--days must be a positive number"),
-        (("run", "--days", "2", "--start-date", "2024-13-01"), "expected YYYY-MM-DD"),
+        (("run", "--days", "2", "--start-date", "2024-13-01"), "'2024-13-01': no such date"),
+        (("stage", "--date", "20240301"), "expected YYYY-MM-DD"),
         (("generate", "--start-date", "yesterday"), "expected YYYY-MM-DD"),
         (("generate", "--events-per-day", "0"), "--events-per-day must be positive"),
         (("run", "--source", "kafka"), "Unknown --source"),
@@ -52,12 +54,18 @@ def test_every_subcommand_has_help() -> None:
         (("stage", "--date", "2024-03-01", "--from", "2024-03-01"), "either --date or --from"),
         (("load", "--from", "2024-03-05", "--to", "2024-03-01"), "is before --from"),
         (("bench", "--only", "end_to_end,nope"), "unknown scenario(s) ['nope']"),
+        # every event date needs its dim_date row: refused before anything is written
+        (("run", "--days", "2", "--start-date", "2035-12-30"), "outside the warehouse calendar"),
+        (("generate", "--start-date", "2009-12-31"), "outside the warehouse calendar"),
+        (("stage", "--date", "2036-01-01"), "outside the warehouse calendar"),
+        (("load", "--from", "2009-12-30", "--to", "2010-01-02"), "outside the warehouse calendar"),
+        (("transform", "--date", "2040-01-01"), "outside the warehouse calendar"),
     ],
 )
 def test_bad_cli_values_give_one_clear_error(args: tuple[str, ...], message: str) -> None:
     result = invoke(*args)
     assert result.exit_code == 2
-    assert message in result.output
+    assert message in " ".join(result.output.split())
     assert "Traceback" not in result.output
 
 
@@ -74,6 +82,48 @@ def test_unreachable_postgres_names_the_dsn() -> None:
     assert result.exit_code == 2
     assert "127.0.0.1:1/nowhere" in result.output
     assert "secret" not in result.output, "the password must be redacted"
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("dsn", "message"),
+    [
+        ("not a dsn", "Unsupported DSN not a dsn"),
+        ("host=127.0.0.1 dbname=x", "Unsupported DSN host=127.0.0.1 dbname=x"),
+        ("mysql://root@localhost/x", "Unsupported DSN mysql://"),
+        ("postgresql://postgres@127.0.0.1:5432", "names no database"),
+        ("postgresql://postgres@127.0.0.1:99999/db", "invalid port"),
+    ],
+)
+@pytest.mark.parametrize(
+    "command",
+    [("load", "--date", "2024-03-01"), ("run", "--days", "1"), ("doctor",), ("transform",)],
+)
+def test_a_dsn_that_is_not_a_postgresql_url_is_one_clear_error_for_every_command(
+    dsn: str, message: str, command: tuple[str, ...]
+) -> None:
+    result = invoke("--pg-dsn", dsn, *command)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+def test_settings_refuse_a_dsn_that_is_not_a_postgresql_url() -> None:
+    with pytest.raises(ConfigError, match="Unsupported DSN"):
+        Settings(pg_dsn="dbname=warehouse")
+    assert Settings(pg_dsn="postgresql://u@/db?host=/tmp/socket").pg_dsn  # the embedded form
+
+
+@pytest.mark.parametrize("command", [("analyze",), ("transform",), ("docs",)])
+def test_an_unreachable_server_is_one_clear_line_for_every_database_command(
+    command: tuple[str, ...], tmp_path: Path
+) -> None:
+    dsn = "postgresql://postgres@127.0.0.1:1/nowhere"
+    result = invoke("--pg-dsn", dsn, "--lake-dir", str(tmp_path), *command)
+    assert result.exit_code == 2, result.output
+    assert "Cannot connect to PostgreSQL at postgresql://postgres@127.0.0.1:1/nowhere" in " ".join(
+        result.output.split()
+    )
     assert "Traceback" not in result.output
 
 
@@ -102,10 +152,19 @@ def test_hostile_identifiers_are_rejected(hostile: str) -> None:
         validate_identifier(hostile, "schema")
 
 
-@pytest.mark.parametrize("bad", ["2024-02-30", "2024/03/01", "'; drop table raw.events; --"])
+@pytest.mark.parametrize(
+    "bad", ["2024/03/01", "20240301", "2024-W09-5", "'; drop table raw.events; --", " "]
+)
 def test_malformed_dates_are_rejected(bad: str) -> None:
     with pytest.raises(ConfigError, match="expected YYYY-MM-DD"):
         parse_date(bad)
+
+
+@pytest.mark.parametrize("impossible", ["2024-02-30", "2023-02-29", "2024-13-01"])
+def test_impossible_dates_are_named_as_such(impossible: str) -> None:
+    with pytest.raises(ConfigError, match="no such date"):
+        parse_date(impossible)
+    assert parse_date(" 2024-02-29 ") == dt.date(2024, 2, 29)
 
 
 def test_settings_read_environment_once_and_overrides_win(tmp_path: Path) -> None:
