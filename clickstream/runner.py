@@ -61,8 +61,9 @@ def run_all(
         if source == "rees46":
             from clickstream.ingest.rees46 import ingest_rees46
 
-            progress.add_task("ingest", total=None)
+            ingest_task = progress.add_task("ingest", total=1)  # one step: the whole import
             ingested = ingest_rees46(list(inputs), settings.landing_dir, progress=False)
+            progress.update(ingest_task, completed=1)
             day_list = ingested.days
             if not day_list:
                 raise EmptyInputError(f"No rows to import in {', '.join(map(str, inputs))}.")

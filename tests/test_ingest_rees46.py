@@ -616,3 +616,12 @@ def test_real_cosmetics_sample_maps_remove_from_cart_to_product_removed(tmp_path
     assert sum(1 for r in events if r["event_name"] == "product_removed") == removed
     products = read_extract(landing, "products", summary.days[-1])
     assert {row[2] for row in rows} == set(products)
+
+
+def test_the_summary_warns_when_the_days_written_have_gaps() -> None:
+    # a --from/--to range over the printed span would stop at the first missing day
+    first, third = dt.date(2019, 10, 1), dt.date(2019, 10, 3)
+    gapped = IngestSummary(files=(Path("x.csv"),), rows_written={first: 5, third: 7})
+    assert "2019-10-01..2019-10-03, with gaps" in str(gapped)
+    whole = IngestSummary(files=(Path("x.csv"),), rows_written={first: 5, first.replace(day=2): 7})
+    assert "(2019-10-01..2019-10-02);" in str(whole) and "gaps" not in str(whole)

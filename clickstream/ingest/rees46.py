@@ -380,6 +380,9 @@ class IngestSummary:
     def __str__(self) -> str:
         days = self.days
         span = f"{days[0]}..{days[-1]}" if days else "no days"
+        if days and (days[-1] - days[0]).days + 1 != len(days):
+            # a range over the gaps would stop staging at the first missing day
+            span += ", with gaps: 'clickstream stage' without dates stages exactly these"
         bad = ", ".join(f"{k} {v:,}" for k, v in self.passed_through_bad.items()) or "none"
         return (
             f"{self.rows_in:,} rows from {len(self.files)} file(s) → {self.total_written:,} "
