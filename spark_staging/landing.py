@@ -191,5 +191,14 @@ def event_files_for_days(settings: Settings, days: Iterable[dt.date]) -> list[Pa
     for day in days:
         for path in landing_event_files(settings, day):
             check_header(path, LANDING_HEADER)
+            if not _holds_rows(path):
+                logger.warning("%s holds only its header: no events landed in it", path)
             files.append(path)
     return files
+
+
+def _holds_rows(path: Path) -> bool:
+    """Whether anything follows the header line (a day of 0 rows is legal, but worth saying)."""
+    with path.open("rb") as handle:
+        handle.readline(HEADER_PROBE_BYTES)
+        return bool(handle.read(1).strip() or handle.read(HEADER_PROBE_BYTES).strip())

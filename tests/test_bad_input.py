@@ -11,6 +11,7 @@ PostgreSQL. Counts always reconcile: input = accepted + quarantined + duplicates
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from typer.testing import CliRunner
 from clickstream.cli import app
 from clickstream.config import Settings
 from clickstream.errors import EmptyInputError
+from spark_staging.landing import event_files_for_days
 from spark_staging.load import load_days
 from spark_staging.schema import LANDING_HEADER
 from spark_staging.stage import StageStats, stage_days
@@ -382,6 +384,17 @@ def test_extract_that_is_not_in_contract_shape_stops_stage_with_one_clear_error(
     assert_one_clear_error(result, f"{kind}.csv", "does not start with the expected header")
     assert found in " ".join(result.output.split())
     assert not settings.lake_dir.exists() or not any(settings.lake_dir.iterdir())
+
+
+def test_header_only_file_is_staged_as_no_rows_and_said_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = landing_with(tmp_path, (LANDING_HEADER + "\n").encode())
+    with caplog.at_level(logging.WARNING, logger="spark_staging.landing"):
+        files = event_files_for_days(settings, [DAY])
+    assert [f.name for f in files] == ["part-00000.csv", "part-00001.csv"]
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1 and "part-00001.csv holds only its header" in warned[0]
 
 
 def test_missing_day_in_a_staging_range_is_named_before_any_work(tmp_path: Path) -> None:
