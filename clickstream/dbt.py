@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import yaml  # type: ignore[import-untyped]
+
 from clickstream.config import PROJECT_ROOT, check_dsn
 from clickstream.errors import ConfigError, StageFailedError
 
@@ -402,8 +404,6 @@ def _hash_files(digest: Any, root: Path, skip_top: frozenset[str] = frozenset())
 
 def calendar_bounds(project_dir: Path = DBT_PROJECT_DIR) -> tuple[dt.date, dt.date]:
     """First and last day of ``dim_date`` (the project's ``calendar_start``/``calendar_end``)."""
-    import yaml  # type: ignore[import-untyped]
-
     config = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
     values = config.get("vars") or {}
     return (
@@ -430,8 +430,6 @@ def check_in_calendar(first: dt.date, last: dt.date, what: str) -> None:
 def parse_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
     """sha256 of every file dbt parses: :func:`project_fingerprint` plus the analysis paths
     that lie outside the project (this project's ``analyses/`` is a sibling of it)."""
-    import yaml  # type: ignore[import-untyped]
-
     digest = hashlib.sha256(project_fingerprint(project_dir).encode())
     config_path = project_dir / "dbt_project.yml"
     config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else None
