@@ -87,8 +87,9 @@ HEADER_PROBE_BYTES = 64 * 1024
 """How much of a file the header check reads: a header longer than this is not a header."""
 
 
-def check_header(path: Path, expected: str) -> None:
-    """Raise InputFormatError unless the file's first line is exactly the expected header.
+def check_header(path: Path, expected: str) -> bool:
+    """Raise InputFormatError unless the file's first line is exactly the expected header;
+    return whether anything follows it.
 
     Checked on the driver (one line per file) so a file in the wrong format fails fast with
     its name, instead of quarantining every line of it as malformed. The line is read as Spark
@@ -97,6 +98,7 @@ def check_header(path: Path, expected: str) -> None:
     """
     with path.open("rb") as handle:
         raw = handle.readline(HEADER_PROBE_BYTES)
+        holds_rows = bool(handle.read(HEADER_PROBE_BYTES).strip())
     line = raw.decode("utf-8", errors="replace").removesuffix("\n").removesuffix("\r")
     if "\r" in line:
         raise InputFormatError(
@@ -112,6 +114,7 @@ def check_header(path: Path, expected: str) -> None:
             f"  found:    {shown or '(empty file)'}\n{_header_difference(first, expected)}"
             "Landing files must follow docs/contracts.md section 1; regenerate or fix the file."
         )
+    return holds_rows
 
 
 def _header_difference(found: str, expected: str) -> str:
@@ -190,15 +193,7 @@ def event_files_for_days(settings: Settings, days: Iterable[dt.date]) -> list[Pa
     files: list[Path] = []
     for day in days:
         for path in landing_event_files(settings, day):
-            check_header(path, LANDING_HEADER)
-            if not _holds_rows(path):
+            if not check_header(path, LANDING_HEADER):  # a day of no rows is legal, but said
                 logger.warning("%s holds only its header: no events landed in it", path)
             files.append(path)
     return files
-
-
-def _holds_rows(path: Path) -> bool:
-    """Whether anything follows the header line (a day of 0 rows is legal, but worth saying)."""
-    with path.open("rb") as handle:
-        handle.readline(HEADER_PROBE_BYTES)
-        return bool(handle.read(1).strip() or handle.read(HEADER_PROBE_BYTES).strip())
