@@ -296,18 +296,16 @@ def transform(
     date: DateOpt = None,
 ) -> None:
     """Run ``dbt build`` (seeds, models, snapshots, tests) on the warehouse."""
-    from clickstream.dbt import build_day, check_in_calendar, run_dbt
+    from clickstream.dbt import build_day, run_dbt
     from clickstream.pipeline import landed_days
     from clickstream.warehouse import check_connection, resolve_dsn
 
     settings = _settings(ctx)
-    day = parse_date(date, "--date") if date else None
-    if day is not None:
-        check_in_calendar(day, day, "--date")
+    chosen = _date_window(date, None, None, default=[])  # parsed and calendar-checked
     dsn = resolve_dsn(settings)
     check_connection(dsn)  # one clear line, not dbt's trace, for an unreachable server
-    if day is not None:
-        build_day(dsn, day, settings.lateness_days, full_refresh=full_refresh)
+    if chosen:
+        build_day(dsn, chosen[0], settings.lateness_days, full_refresh=full_refresh)
         return
     days = landed_days(settings)
     if days and not full_refresh:

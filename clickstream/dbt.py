@@ -402,10 +402,16 @@ def _hash_files(digest: Any, root: Path, skip_top: frozenset[str] = frozenset())
         digest.update(b"\0")
 
 
+def project_config(project_dir: Path = DBT_PROJECT_DIR) -> dict[str, Any]:
+    """The project's ``dbt_project.yml`` as a mapping (empty when there is none)."""
+    config_path = project_dir / "dbt_project.yml"
+    config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else None
+    return config or {}
+
+
 def calendar_bounds(project_dir: Path = DBT_PROJECT_DIR) -> tuple[dt.date, dt.date]:
     """First and last day of ``dim_date`` (the project's ``calendar_start``/``calendar_end``)."""
-    config = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
-    values = config.get("vars") or {}
+    values = project_config(project_dir).get("vars") or {}
     return (
         dt.date.fromisoformat(str(values["calendar_start"])),
         dt.date.fromisoformat(str(values["calendar_end"])),
@@ -431,9 +437,7 @@ def parse_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
     """sha256 of every file dbt parses: :func:`project_fingerprint` plus the analysis paths
     that lie outside the project (this project's ``analyses/`` is a sibling of it)."""
     digest = hashlib.sha256(project_fingerprint(project_dir).encode())
-    config_path = project_dir / "dbt_project.yml"
-    config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else None
-    paths = (config or {}).get("analysis-paths") or []
+    paths = project_config(project_dir).get("analysis-paths") or []
     project = project_dir.resolve()
     for relative in sorted(str(path) for path in paths):
         root = (project_dir / relative).resolve()
