@@ -132,8 +132,41 @@ def _column_sql(columns: tuple[tuple[str, str], ...]) -> str:
 LOADED_AT_COLUMN = "_loaded_at timestamptz not null default now()"
 """Set by PostgreSQL when a row is written: lets dbt pick up what a load changed."""
 
-EVENTS_PRIMARY_KEY = ("event_date", "event_id")
-"""Partitioned primary keys must contain the partition key; event_id alone is unique by staging."""
+EVENTS_PRIMARY_KEY = ("event_id", "event_date")
+"""The primary key of ``raw.events`` as this version creates it.
+
+A partitioned table's key must contain the partition key; event_id alone is unique by staging.
+The id comes first because each load builds the key of a whole day after COPY, and a sort on
+a C-collated text column first compares abbreviated keys (its first 8 bytes as an integer),
+while behind the date - one value per partition - every comparison fell through to the full
+text compare: on the 1M-event day the key built in 0.67-0.74 s instead of 1.0-1.2 s. The
+lookups it serves give both columns (``event_id = ... and event_date = ...``), and a date range
+selects whole partitions, which pruning does without an index. A ``raw.events`` created with
+the older ``(event_date, event_id)`` keeps its order (:func:`events_primary_key`).
+"""
+
+
+def events_primary_key(cur: pg.cursor) -> tuple[str, ...]:
+    """The columns of ``raw.events``' primary key, in key order, as the database has it.
+
+    A loading table must build exactly this key: ATTACH PARTITION adopts a matching index and
+    would build a second one for a key in another order. Warehouses created before
+    :data:`EVENTS_PRIMARY_KEY` put the id first keep ``(event_date, event_id)``; dropping and
+    re-adding the parent's key in the new order converts one (rebuilding every partition's).
+    """
+    cur.execute(
+        """
+        select attribute.attname
+        from pg_catalog.pg_constraint as constraint_
+        cross join lateral unnest(constraint_.conkey) with ordinality as key (attnum, position)
+        inner join pg_catalog.pg_attribute as attribute
+            on attribute.attrelid = constraint_.conrelid and attribute.attnum = key.attnum
+        where constraint_.conrelid = %s::regclass and constraint_.contype = 'p'
+        order by key.position
+        """,
+        (f"{RAW_SCHEMA}.events",),
+    )
+    return tuple(row[0] for row in cur.fetchall()) or EVENTS_PRIMARY_KEY
 
 
 def raw_schema_ddl() -> list[str]:
@@ -219,13 +252,16 @@ def create_loading_partition_sql(day: dt.date) -> sql.Composed:
     )
 
 
-def add_loading_primary_key_sql(day: dt.date) -> sql.Composed:
-    """Build the partition's primary key after COPY (one sort instead of per-row inserts)."""
+def add_loading_primary_key_sql(
+    day: dt.date, columns: tuple[str, ...] = EVENTS_PRIMARY_KEY
+) -> sql.Composed:
+    """Build the partition's primary key after COPY (one sort instead of per-row inserts), on
+    ``columns``: the parent's key (:func:`events_primary_key`)."""
     name = loading_table_name(day)
     return sql.SQL("alter table {table} add constraint {pkey} primary key ({columns})").format(
         table=raw_table(name),
         pkey=sql.Identifier(f"{name}_pkey"),
-        columns=sql.SQL(", ").join(map(sql.Identifier, EVENTS_PRIMARY_KEY)),
+        columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
     )
 
 

@@ -292,6 +292,32 @@ def test_event_ids_compare_bytewise_in_the_table_and_its_partitions(
         assert collations["page_url"] == collations["useragent"] == "default"
 
 
+def _partition_indexes(dsn: str, table: str) -> list[list[str]]:
+    """The key columns of each index of ``table``, in key order."""
+    rows = query(
+        dsn,
+        "select array(select a.attname from unnest(i.indkey) with ordinality as k (attnum, pos) "
+        "join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum "
+        "order by k.pos) from pg_catalog.pg_index i where i.indrelid = %s::regclass",
+        (table,),
+    )
+    return [list(row[0]) for row in rows]
+
+
+def test_event_partitions_are_keyed_by_id_then_date(
+    fresh_pg_dsn: str, settings: Settings, staged_first_day: list[dict[str, Any]]
+) -> None:
+    """The id leads the key (a faster build: abbreviated keys), and a reload's partition is
+    keyed exactly like the parent's key, by one index: ATTACH adopted it."""
+    load_days(fresh_pg_dsn, settings, [D])
+    load_days(fresh_pg_dsn, settings, [D])
+
+    with psycopg2.connect(fresh_pg_dsn) as conn, conn.cursor() as cur:
+        assert ddl.events_primary_key(cur) == ("event_id", "event_date")
+    conn.close()
+    assert _partition_indexes(fresh_pg_dsn, "raw.events_p20240310") == [["event_id", "event_date"]]
+
+
 def test_raw_events_created_with_other_collations_still_load(
     fresh_pg_dsn: str, settings: Settings, staged_first_day: list[dict[str, Any]]
 ) -> None:
@@ -313,6 +339,8 @@ def test_raw_events_created_with_other_collations_still_load(
     assert result.loaded_rows == 6
     assert [row[0] for row in raw_state(fresh_pg_dsn)["events"]] == [f"e-{n}" for n in range(1, 7)]
     assert _event_collations(fresh_pg_dsn, "raw.events_p20240310")["event_id"] == "default"
+    # its older key order too: the loading table builds that key, not a second index
+    assert _partition_indexes(fresh_pg_dsn, "raw.events_p20240310") == [["event_date", "event_id"]]
 
 
 def test_reload_after_restaging_with_late_data_replaces_the_window_partitions(
