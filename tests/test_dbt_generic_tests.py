@@ -23,6 +23,8 @@ create table fixtures.numbers_good as select * from (values (0), (5), (10)) as t
 create table fixtures.numbers_bad as select * from (values (1), (11), (-1)) as t (x);
 create table fixtures.fresh as select now() - interval '1 hour' as ts;
 create table fixtures.stale as select now() - interval '10 days' as ts;
+create table fixtures.stale_and_future as
+    select * from (values (now() - interval '10 days'), (now() + interval '10 days')) as t (ts);
 create table fixtures.parents as select * from (values (1), (2)) as t (id);
 create table fixtures.children_good as
     select * from (values (1, 'a'), (3, 'ignored')) as t (pid, kind);
@@ -35,6 +37,9 @@ create table fixtures.ranges_gap as select * from (values (1, 0, 5), (1, 6, 9)) 
 create table fixtures.mostly_filled as select * from (values (1), (2), (3), (null)) as t (v);
 create table fixtures.mostly_empty as select * from (values (1), (null), (null), (null)) as t (v);
 """
+
+CONFIG = "config"
+"""An arguments key whose value becomes the test's ``config:`` block instead."""
 
 # (test name, table, generic test, arguments, expected status); column-level tests name a column
 CASES: list[tuple[str, str, str, dict[str, object], str]] = [
@@ -83,6 +88,44 @@ CASES: list[tuple[str, str, str, dict[str, object], str]] = [
     ),
     ("recency_good", "fresh", "recency", {"field": "ts", "datepart": "day", "interval": 1}, "pass"),
     ("recency_bad", "stale", "recency", {"field": "ts", "datepart": "day", "interval": 1}, "fail"),
+    (
+        "recency_caught_up",
+        "fresh",
+        "recency",
+        {
+            "field": "ts",
+            "datepart": "day",
+            "interval": 0,
+            "compare_model": "source('fixtures', 'stale')",
+        },
+        "pass",
+    ),
+    (
+        "recency_behind",
+        "stale",
+        "recency",
+        {
+            "field": "ts",
+            "datepart": "day",
+            "interval": 1,
+            "compare_model": "source('fixtures', 'fresh')",
+        },
+        "fail",
+    ),
+    (
+        # the `where` config scopes the reference too: unfiltered, the future row would fail it
+        "recency_where_scopes_the_reference",
+        "fresh",
+        "recency",
+        {
+            "field": "ts",
+            "datepart": "day",
+            "interval": 0,
+            "compare_model": "source('fixtures', 'stale_and_future')",
+            CONFIG: {"where": "ts < now()"},
+        },
+        "pass",
+    ),
     (
         "relwhere_good",
         "children_good",
@@ -192,7 +235,10 @@ def _yaml_value(value: object) -> str:
 
 
 def _sources_yml() -> str:
-    tables = sorted({table for _, table, *_ in CASES} | {"parents", "grain_bad", "numbers_good"})
+    tables = sorted(
+        {table for _, table, *_ in CASES}
+        | {"parents", "grain_bad", "numbers_good", "stale_and_future"}
+    )
     lines = ["version: 2", "sources:", "  - name: fixtures", "    schema: fixtures", "    tables:"]
     for table in tables:
         lines.append(f"      - name: {table}")
@@ -206,8 +252,16 @@ def _sources_yml() -> str:
                 "              arguments:",
             ]
             lines += [
-                f"                {key}: {_yaml_value(value)}" for key, value in arguments.items()
+                f"                {key}: {_yaml_value(value)}"
+                for key, value in arguments.items()
+                if key != CONFIG
             ]
+            config: dict[str, object] = arguments.get(CONFIG, {})  # type: ignore[assignment]
+            if config:
+                lines.append("              config:")
+                lines += [
+                    f"                {key}: {_yaml_value(value)}" for key, value in config.items()
+                ]
     return "\n".join(lines) + "\n"
 
 

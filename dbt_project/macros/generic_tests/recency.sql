@@ -1,7 +1,10 @@
 {% test recency(model, field, datepart, interval, compare_model=none, compare_field=none) %}
     {#- Fails when the newest `field` is older than a reference minus `interval` `datepart`s,
         or when the model is empty. The reference is max(compare_field) of compare_model when
-        given (e.g. "the marts are caught up with raw"), else the current timestamp. -#}
+        given (e.g. "the marts are caught up with raw"), else the current timestamp. The test's
+        `where` config, which dbt applies to `model`, filters compare_model too: a daily build
+        then compares the newest dates of its window, read from the window's partitions (raw's
+        key leads with the id, so a max over all of raw reads every partition). -#}
     with
 
     newest as (
@@ -12,7 +15,7 @@
     reference as (
         {%- if compare_model is not none %}
         select max({{ compare_field or field }}) as reference_value
-        from {{ compare_model }}
+        from {{ get_where_subquery(compare_model) }}
         {%- else %}
         select current_timestamp as reference_value
         {%- endif %}
