@@ -141,8 +141,10 @@ a C-collated text column first compares abbreviated keys (its first 8 bytes as a
 while behind the date - one value per partition - every comparison fell through to the full
 text compare: on the 1M-event day the key built in 0.67-0.74 s instead of 1.0-1.2 s. The
 lookups it serves give both columns (``event_id = ... and event_date = ...``), and a date range
-selects whole partitions, which pruning does without an index. A ``raw.events`` created with
-the older ``(event_date, event_id)`` keeps its order (:func:`events_primary_key`).
+selects whole partitions, which pruning does without an index. The one query that lost its
+index is the newest date of all of raw (a max reads every partition now): fct_events' recency
+test, which a daily build scopes to its window. A ``raw.events`` created with the older
+``(event_date, event_id)`` keeps its order (:func:`events_primary_key`).
 """
 
 
