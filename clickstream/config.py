@@ -96,6 +96,11 @@ def check_dsn(dsn: str) -> str:
     return dsn
 
 
+MAX_LATENESS_DAYS = 366
+"""Each load rewrites (and locks) lateness_days + 2 partitions, and each daily build reprocesses
+them: a longer window is a backfill, which ``--from/--to`` does day by day instead."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a run needs to know, with defaults that work on a laptop.
@@ -126,8 +131,13 @@ class Settings:
     def __post_init__(self) -> None:
         if self.pg_dsn is not None:
             check_dsn(self.pg_dsn)
-        if self.lateness_days < 0:
-            raise ConfigError(f"lateness_days must be >= 0, got {self.lateness_days}.")
+        if not 0 <= self.lateness_days <= MAX_LATENESS_DAYS:
+            raise ConfigError(
+                f"lateness_days must be between 0 and {MAX_LATENESS_DAYS}, "
+                f"got {self.lateness_days}."
+            )
+        if self.dbt_threads <= 0:
+            raise ConfigError(f"dbt_threads must be > 0, got {self.dbt_threads}.")
         if self.session_gap_minutes <= 0:
             raise ConfigError(f"session_gap_minutes must be > 0, got {self.session_gap_minutes}.")
         if self.spark_shuffle_partitions <= 0:

@@ -93,7 +93,8 @@ QUARANTINE_REASONS: tuple[str, ...] = (
 """Quarantine reasons in rule order: the first failing rule wins."""
 
 BOT_USER_AGENT_PATTERN = (
-    r"(?i)(bot\b|bot/|crawler|crawling|spider|headless|slurp|phantomjs|python-requests|curl/|wget/)"
+    r"(?i)(bot\b|bot/|crawler|crawling|spider|headless|slurp|phantomjs|python-requests|scrapy|curl/"
+    r"|wget/)"
 )
 """User agents staging flags as bots (valid as a Java and a Python regex). The generator draws
 human user agents only from those that do not match, so no shopper is mistaken for a bot."""
@@ -106,6 +107,7 @@ BOT_USER_AGENT_HINTS: tuple[str, ...] = (
     "slurp",
     "phantomjs",
     "python-requests",
+    "scrapy",
     "curl/",
     "wget/",
 )

@@ -63,7 +63,10 @@ def day_range(start: dt.date, days: int) -> list[dt.date]:
     from clickstream.dbt import check_in_calendar
 
     # a day's events reach into the next date (received just before midnight)
-    last = start + dt.timedelta(days=days)
+    try:
+        last = start + dt.timedelta(days=days)
+    except OverflowError:  # past the last date Python knows: outside the calendar too
+        last = dt.date.max
     check_in_calendar(start, last, "The simulated days")
     return [start + dt.timedelta(days=i) for i in range(days)]
 

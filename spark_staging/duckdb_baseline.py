@@ -196,7 +196,8 @@ def _typed_sql(lateness_days: int, check_products: bool) -> str:
             when {bad_type} then 'bad_type'
             when event_name not in {tuple(EVENT_NAMES)} then 'unknown_event'
             when {after_2100} or derived_ms > collector_ts_ms + {FUTURE_TOLERANCE_MS}
-                or derived_ms > {MAX_EPOCH_MS} then 'future_ts'
+                or derived_ms > {MAX_EPOCH_MS}
+                or derived_ms >= epoch_ms(cast(arrival_date + 2 as timestamp)) then 'future_ts'
             when derived_ms < epoch_ms(cast(arrival_date - {lateness_days} as timestamp))
                 then 'too_late'
             {orphan}

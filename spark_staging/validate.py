@@ -205,6 +205,10 @@ def _rules(lateness_days: int, check_products: bool) -> list[tuple[str, Column, 
     created, sent, collector = (F.col(f"_{name}_ms") for name in TIMESTAMP_COLUMNS)
     derived = F.col("_derived_ms")
     earliest_ms = F.unix_millis(F.to_timestamp(F.date_sub("arrival_date", lateness_days)))
+    # an arrival's events are dated D+1 at the latest (received before midnight, up to 5 min
+    # of device time later): a later one was misfiled or stamped by a jumped clock, and its
+    # date lies outside the partitions staging D rewrites
+    after_window_ms = F.unix_millis(F.to_timestamp(F.date_add("arrival_date", 2)))
     raw = {name: f"_raw_{name}" if name in TIMESTAMP_COLUMNS else name for name in REQUIRED_COLUMNS}
     missing = {name: F.col(column).isNull() for name, column in raw.items()}
     any_after_2100 = (created > MAX_EPOCH_MS) | (sent > MAX_EPOCH_MS) | (collector > MAX_EPOCH_MS)
@@ -247,11 +251,23 @@ def _rules(lateness_days: int, check_products: bool) -> list[tuple[str, Column, 
         ),
         (
             "future_ts",
-            any_after_2100 | (derived > collector + FUTURE_TOLERANCE_MS) | (derived > MAX_EPOCH_MS),
-            F.when(any_after_2100, F.lit("a timestamp is after 2100-01-01")).otherwise(
+            any_after_2100
+            | (derived > collector + FUTURE_TOLERANCE_MS)
+            | (derived > MAX_EPOCH_MS)
+            | (derived >= after_window_ms),
+            F.when(any_after_2100, F.lit("a timestamp is after 2100-01-01"))
+            .when(
+                derived > collector + FUTURE_TOLERANCE_MS,
                 F.format_string(
                     "derived_ts is %.1f min after collector_ts (tolerance 5 min)",
                     (derived - collector) / 60000.0,
+                ),
+            )
+            .otherwise(
+                F.format_string(
+                    "event date %s is after arrival date %s + 1 day",
+                    F.to_date(millis_to_timestamp(derived)).cast("string"),
+                    F.col("arrival_date").cast("string"),
                 )
             ),
         ),

@@ -180,8 +180,23 @@ def test_settings_read_environment_once_and_overrides_win(tmp_path: Path) -> Non
     assert settings.spark_master == "spark://h:7077"
     with pytest.raises(ConfigError, match="not a whole number"):
         Settings.from_env({"CLICKSTREAM_LATENESS_DAYS": "three"})
-    with pytest.raises(ConfigError, match="lateness_days must be >= 0"):
+    with pytest.raises(ConfigError, match="lateness_days must be between 0 and 366, got -1"):
         Settings.from_env({"CLICKSTREAM_LATENESS_DAYS": "-1"})
+    # the window's partitions are locked and rewritten by every load: bounded
+    with pytest.raises(ConfigError, match="lateness_days must be between 0 and 366, got 100000"):
+        Settings.from_env({"CLICKSTREAM_LATENESS_DAYS": "100000"})
+    # dbt's thread pool needs a worker: one clear line instead of dbt's traceback
+    with pytest.raises(ConfigError, match="dbt_threads must be > 0, got 0"):
+        Settings.from_env({"CLICKSTREAM_DBT_THREADS": "0"})
+
+
+def test_simulated_days_past_the_last_python_date_are_outside_the_calendar() -> None:
+    from clickstream.pipeline import day_range
+
+    with pytest.raises(ConfigError, match="outside the warehouse calendar"):
+        day_range(dt.date(9999, 12, 31), 1)
+    with pytest.raises(ConfigError, match="outside the warehouse calendar"):
+        day_range(dt.date(2024, 1, 1), 10**9)
 
 
 def test_py4j_records_logged_through_the_root_logger_are_hidden() -> None:

@@ -40,6 +40,12 @@ def test_generated_shoppers_never_carry_a_user_agent_staging_calls_a_bot() -> No
     assert not [agent for agent in agents if bot.search(agent)]
 
 
+def test_every_generated_bot_user_agent_is_one_staging_flags() -> None:
+    # The generator's crawlers must trip the user-agent rule: a slow one never trips the rate rule.
+    bot = re.compile(contract.BOT_USER_AGENT_PATTERN)
+    assert [agent for agent in vocab.BOT_USER_AGENTS if not bot.search(agent)] == []
+
+
 def test_every_bot_pattern_alternative_contains_a_prefilter_hint() -> None:
     # Staging only runs the regex on agents containing a hint: an alternative without one
     # would silently stop matching.

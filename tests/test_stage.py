@@ -125,6 +125,8 @@ def write_scenario(settings: Settings) -> None:
             csv_line(event(f"{d4}T10:07", anon="shop", name="product_viewed", product_id="P3")),
             csv_line(event(f"{d4}T10:08", anon="shop", name="search", search_query='shoes, "red"')),
             csv_line(event(f"{d1}T10:30", anon="late", collector=f"{d4}T01:00")),
+            # line 14: received, by its own clocks, three days after its arrival day
+            csv_line(event("2024-03-07T10:00", anon="q")),
         ],
     }
     background = _background(seed=7)
@@ -260,6 +262,9 @@ def test_each_quarantine_reason_comes_from_the_line_crafted_for_it(staged):
         9: "too_late",
         10: "orphan_product",
     }
+    misfiled = next(r for r in day4 if r.line_number == 14)
+    assert misfiled.reason == "future_ts"
+    assert misfiled.detail == "event date 2024-03-07 is after arrival date 2024-03-04 + 1 day"
     assert all(r.detail and r.raw_line is not None for r in day4)
     assert {r.reason for r in day4} - set(by_line.values()) <= {"too_late"}
     assert all(r.source_file == "events/event_date=2024-03-04/part-00000.csv" for r in day4)
