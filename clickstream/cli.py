@@ -56,7 +56,8 @@ def _settings(ctx: typer.Context) -> Settings:
 
 
 def friendly_errors(func: F) -> F:
-    """Turn ClickstreamError into one red line and an exit code instead of a traceback."""
+    """Turn ClickstreamError, and an OSError on a path the user gave, into one red line and an
+    exit code instead of a traceback (``--debug`` keeps the traceback)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -69,6 +70,12 @@ def friendly_errors(func: F) -> F:
                 raise
             console.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # a path given that cannot be used: a file for a folder, no rights
+            if debug:
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            console.print(f"[bold red]error:[/] {where}{exc.strerror or exc}", highlight=False)
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]")
             raise typer.Exit(130) from None
@@ -298,12 +305,13 @@ def transform(
     """Run ``dbt build`` (seeds, models, snapshots, tests) on the warehouse."""
     from clickstream.dbt import build_day, run_dbt
     from clickstream.pipeline import landed_days
-    from clickstream.warehouse import check_connection, resolve_dsn
+    from clickstream.warehouse import check_raw_loaded, resolve_dsn
 
     settings = _settings(ctx)
     chosen = _date_window(date, None, None, default=[])  # parsed and calendar-checked
     dsn = resolve_dsn(settings)
-    check_connection(dsn)  # one clear line, not dbt's trace, for an unreachable server
+    # one clear line, not dbt's trace, for an unreachable server or an empty warehouse
+    check_raw_loaded(dsn)
     if chosen:
         build_day(dsn, chosen[0], settings.lateness_days, full_refresh=full_refresh)
         return

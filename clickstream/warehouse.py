@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from clickstream.config import Settings
 from clickstream.db import connect, redact_dsn
-from clickstream.errors import StageFailedError
+from clickstream.errors import EmptyInputError, StageFailedError
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +144,26 @@ def check_connection(dsn: str) -> str:
         return str(row[0]) if row else "unknown"
     finally:
         conn.close()
+
+
+def check_raw_loaded(dsn: str) -> None:
+    """Raise EmptyInputError when nothing was ever loaded into the warehouse.
+
+    dbt would build the seed and the calendar, then fail every model over ``raw`` with a page of
+    "relation does not exist" errors; one line saying what to run first helps more.
+    """
+    conn = connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select to_regclass('raw.events') is not null")
+            row = cur.fetchone()
+    finally:
+        conn.close()
+    if not (row and row[0]):
+        raise EmptyInputError(
+            f"{redact_dsn(dsn)} holds no raw.events: nothing was loaded yet. "
+            "Run 'clickstream load' (or 'clickstream run') first."
+        )
 
 
 def shell_env(dsn: str) -> str:

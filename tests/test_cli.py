@@ -69,6 +69,23 @@ def test_bad_cli_values_give_one_clear_error(args: tuple[str, ...], message: str
     assert "Traceback" not in result.output
 
 
+def test_an_output_path_that_is_a_file_is_one_clear_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    result = invoke("generate", "--days", "1", "--events-per-day", "10", "--out", str(blocker))
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert f"error: {blocker}" in " ".join(result.output.split())
+
+
+@pytest.mark.postgres
+def test_transform_before_any_load_says_to_load_first(fresh_pg_dsn: str) -> None:
+    result = invoke("--pg-dsn", fresh_pg_dsn, "transform")
+    assert result.exit_code == 2
+    assert "nothing was loaded yet" in result.output and "clickstream load" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_stage_on_empty_landing_folder_says_to_generate_first(tmp_path: Path) -> None:
     result = invoke("--landing-dir", str(tmp_path / "nothing"), "stage")
     assert result.exit_code == 2
