@@ -17,6 +17,7 @@ from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
 from clickstream.config import Settings
 from clickstream.errors import InputFormatError
+from spark_staging import ddl
 from spark_staging.lake import extract_dir, replace_partitions
 from spark_staging.landing import check_header, extract_files
 from spark_staging.schema import PRODUCTS_SCHEMA, USERS_SCHEMA
@@ -24,6 +25,18 @@ from spark_staging.schema import PRODUCTS_SCHEMA, USERS_SCHEMA
 logger = logging.getLogger(__name__)
 
 EXTRACT_SCHEMAS: dict[str, StructType] = {"users": USERS_SCHEMA, "products": PRODUCTS_SCHEMA}
+EXTRACT_KEYS: dict[str, str] = {"users": "user_id", "products": "product_id"}
+"""One row per key in an extract: the key of its raw table, with the extract date."""
+REQUIRED_EXTRACT_FIELDS: dict[str, tuple[str, ...]] = {
+    kind: tuple(
+        name
+        for name, sql_type in columns
+        if sql_type.endswith("not null") and name != "extract_date"
+    )
+    for kind, columns in (("users", ddl.USER_COLUMNS), ("products", ddl.PRODUCT_COLUMNS))
+}
+"""Fields the raw tables declare not null: an extract row without one fails here, naming the
+file, instead of failing a later load on PostgreSQL's constraint."""
 TIMESTAMP_FORMAT = "yyyy-MM-dd HH:mm:ss"
 _CORRUPT = "_corrupt_record"
 
@@ -37,8 +50,15 @@ def _typed(name: str, field: StructField) -> Column:
     return F.expr(f"try_cast(`{name}` as {field.dataType.simpleString()})")
 
 
-def read_extract(spark: SparkSession, path: Path, schema: StructType) -> DataFrame:
-    """Read one extract CSV (explicit schema, RFC 4180 quoting) and type it; raise if bad."""
+def read_extract(
+    spark: SparkSession,
+    path: Path,
+    schema: StructType,
+    key: str | None = None,
+    required: tuple[str, ...] = (),
+) -> DataFrame:
+    """Read one extract CSV (explicit schema, RFC 4180 quoting) and type it; raise if a line
+    does not parse or type, lacks a ``required`` field, or repeats another line's ``key``."""
     strings = StructType(
         [StructField(f.name, StringType()) for f in schema.fields]
         + [StructField(_CORRUPT, StringType())]
@@ -59,6 +79,8 @@ def read_extract(spark: SparkSession, path: Path, schema: StructType) -> DataFra
     failed = F.col(_CORRUPT).isNotNull()
     for f in schema.fields:
         failed = failed | (F.col(f"_raw_{f.name}").isNotNull() & F.col(f.name).isNull())
+    for name in required:
+        failed = failed | F.col(name).isNull()
     bad = typed.where(failed).limit(1).collect()
     if bad:
         n_bad = typed.where(failed).count()
@@ -67,6 +89,15 @@ def read_extract(spark: SparkSession, path: Path, schema: StructType) -> DataFra
             f"{path}: {n_bad} line(s) do not match the extract contract (docs/contracts.md §1); "
             f"first: {example}. Fix or regenerate the extract."
         )
+    if key is not None:
+        repeated = typed.groupBy(key).count().where(F.col("count") > 1)
+        first = repeated.limit(1).collect()
+        if first:
+            raise InputFormatError(
+                f"{path}: {repeated.count()} {key} value(s) appear on more than one line "
+                f"(first: {first[0][key]!r}, {first[0]['count']} lines); an extract holds one "
+                "line per key. Fix or regenerate the extract."
+            )
     return typed.select(*schema.fieldNames())
 
 
@@ -97,7 +128,9 @@ def stage_extracts(spark: SparkSession, settings: Settings, days: list[dt.date])
         if not files:
             continue
         frames = [
-            read_extract(spark, path, schema).withColumn("extract_date", F.lit(day))
+            read_extract(
+                spark, path, schema, EXTRACT_KEYS[kind], REQUIRED_EXTRACT_FIELDS[kind]
+            ).withColumn("extract_date", F.lit(day))
             for day, path in files.items()
         ]
         combined = frames[0]
