@@ -71,9 +71,44 @@ def landing_bytes(settings: Settings, days: Iterable[dt.date]) -> int:
     return sum(path.stat().st_size for day in days for path in _day_event_files(settings, day))
 
 
+_UNREADABLE_NAME = re.compile(r"^[_.]|[*?\[\]{}\\:]")
+"""File names Spark does not read as they are: Hadoop skips names starting with ``_`` or ``.``
+as hidden, and takes ``* ? [ ] { } \\`` (and ``:``, a URI scheme) as a path pattern."""
+
+
+def check_landing_names(folder: Path, files: list[Path]) -> None:
+    """Raise InputFormatError for a landing file Spark would skip or misread; warn about visible
+    files beside them that are not ``*.csv`` (``.CSV``, ``.csv.gz``) and so are not staged.
+
+    Spark would skip a hidden-looking name without a word (its rows missing from the day's
+    input count) and read a name with a pattern character as a glob: ``part-0000[0].csv`` read
+    ``part-00000.csv`` twice and none of its own rows.
+    """
+    for path in files:
+        if _UNREADABLE_NAME.search(path.name):
+            raise InputFormatError(
+                f"{path}: Spark skips landing files whose name starts with '_' or '.' and reads "
+                "* ? [ ] { } \\ : in a name as a pattern; rename the file and stage again."
+            )
+    ignored = sorted(
+        entry.name
+        for entry in folder.iterdir()
+        # hidden by the same convention (_manifest.json, _SUCCESS, .DS_Store): not data
+        if entry.is_file() and entry.suffix != ".csv" and not entry.name.startswith(("_", "."))
+    )
+    if ignored:
+        logger.warning(
+            "%s: not staged, not *.csv: %s",
+            folder,
+            ", ".join(ignored[:5]) + (f" (+{len(ignored) - 5} more)" if len(ignored) > 5 else ""),
+        )
+
+
 def landing_event_files(settings: Settings, day: dt.date) -> list[Path]:
     """The events CSV files of one arrival day, sorted; EmptyInputError when there are none."""
     files = _day_event_files(settings, day)
+    if files or settings.landing_events_day(day).is_dir():
+        check_landing_names(settings.landing_events_day(day), files)
     if not files:
         raise EmptyInputError(
             f"no landing files for {day.isoformat()} under {settings.landing_events_day(day)}; "

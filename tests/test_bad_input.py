@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from clickstream.cli import app
 from clickstream.config import Settings
-from clickstream.errors import EmptyInputError
+from clickstream.errors import EmptyInputError, InputFormatError
 from spark_staging.landing import event_files_for_days
 from spark_staging.load import load_days
 from spark_staging.schema import LANDING_HEADER
@@ -413,6 +413,37 @@ def test_extract_rows_raw_would_reject_stop_stage_naming_the_file(
         "stage", "--date", DAY.isoformat(),
     )  # fmt: skip
     assert_one_clear_error(result, "users.csv", found)
+
+
+@pytest.mark.parametrize(
+    "name", ["_part.csv", ".part.csv", "part-0000[0].csv", "part{1}.csv", "part:1.csv", "p*.csv"]
+)
+def test_landing_file_spark_would_skip_or_read_as_a_pattern_is_refused(
+    tmp_path: Path, name: str
+) -> None:
+    # Spark skipped the first two without a word and read the others as globs (one read
+    # part-00000.csv twice and none of its own rows)
+    settings = landing_with(tmp_path, (LANDING_HEADER + "\n" + line_of("x") + "\n").encode())
+    (settings.landing_events_day(DAY) / "part-00001.csv").rename(
+        settings.landing_events_day(DAY) / name
+    )
+    with pytest.raises(InputFormatError, match="rename the file") as raised:
+        event_files_for_days(settings, [DAY])
+    assert name in str(raised.value)
+
+
+def test_files_that_are_not_csv_are_named_as_not_staged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = landing_with(tmp_path, (LANDING_HEADER + "\n" + line_of("x") + "\n").encode())
+    folder = settings.landing_events_day(DAY)
+    for extra in ("part-00002.CSV", "part-00003.csv.gz", "_manifest.json", ".DS_Store"):
+        (folder / extra).write_text("x")
+    with caplog.at_level(logging.WARNING, logger="spark_staging.landing"):
+        files = event_files_for_days(settings, [DAY])
+    assert [f.name for f in files] == ["part-00000.csv", "part-00001.csv"]
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "part-00002.CSV, part-00003.csv.gz" in warned and "_manifest" not in warned
 
 
 def test_header_only_file_is_staged_as_no_rows_and_said_so(
