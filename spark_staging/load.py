@@ -894,6 +894,8 @@ def load_day(
     try:
         with _window_locked(conn, loader.window):
             ensure_schema(conn)  # under the locks: a waiting load touches nothing yet
+            with conn, conn.cursor() as cur:
+                check_neighbour_arrivals(cur, settings.lake_dir, day, settings.lateness_days)
             try:
                 return loader.run(stats)
             except BaseException:
@@ -906,6 +908,43 @@ def load_day(
             f"(the previous state is intact): {detail[0] if detail else type(exc).__name__}. "
             f"Fix the cause, then re-run 'clickstream load --date {day}'."
         ) from exc
+
+
+def check_neighbour_arrivals(cur: pg.cursor, lake_dir: Path, day: dt.date, lateness: int) -> None:
+    """Refuse a load that would change the events of another loaded arrival day.
+
+    Loading D replaces whole partitions, ``[D-L, D+1]``, which also hold the events of the
+    arrival days around it ``[D-L-1, D+L+1]``: raw ends up with the lake's version of those.
+    That is only the version raw already holds if the lake has each such day's staging, with
+    the accepted count its audited load saw: a lake that lacks one (a new lake, another
+    machine's) would drop its events from raw without a word, and one re-staged since its load
+    would change them behind its audit row.
+    """
+    cur.execute(
+        "select arrival_date, loaded_rows from raw.load_audit "
+        "where arrival_date between %s and %s and arrival_date <> %s order by arrival_date",
+        (
+            day - dt.timedelta(days=lateness + 1),
+            day + dt.timedelta(days=lateness + 1),
+            day,
+        ),
+    )
+    for arrival, loaded_rows in cur.fetchall():
+        if not stats_path(lake_dir, arrival).is_file():
+            found = "has no staging of it"
+            fix = f"stage {arrival} into this lake first, or load from the lake it came from"
+        elif (accepted := read_lake_stats(lake_dir, arrival).accepted) != loaded_rows:
+            found = f"counts {accepted} accepted events of it, its load {loaded_rows}"
+            fix = (
+                f"load {arrival} as well (e.g. --from {min(arrival, day)} --to {max(arrival, day)})"
+            )
+        else:
+            continue
+        raise StageFailedError(
+            f"Refusing to load arrival day {day}: its event partitions also hold arrival "
+            f"{arrival}'s events, which raw holds from an audited load, and the lake {found}. "
+            f"Loading would change them without their audit: {fix}. Nothing was loaded."
+        )
 
 
 def _drop_quietly(loader: _DayLoader) -> None:

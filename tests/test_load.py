@@ -384,6 +384,44 @@ def test_reload_after_restaging_with_late_data_replaces_the_window_partitions(
     assert [q[0] for q in state["quarantine"]] == [D, next_day]
 
 
+def test_load_from_a_lake_lacking_a_loaded_neighbour_day_is_refused(
+    fresh_pg_dsn: str, settings: Settings, tmp_path: Path
+) -> None:
+    """A new lake holding only D: its partitions [D-3, D+1] lack day D-1's events, which raw
+    holds from an audited load. Loading D from it would drop them without a word."""
+    before = days_before(1)
+    earlier = [make_event("e-0", before, before), make_event("e-00", before, before)]
+    stage_day(settings.lake_dir, before, earlier)
+    load_days(fresh_pg_dsn, settings, [before])
+    new_lake = settings.with_(lake_dir=tmp_path / "new_lake")
+    stage_day(new_lake.lake_dir, D, first_day_events())
+    state = raw_state(fresh_pg_dsn)
+
+    with pytest.raises(StageFailedError, match=f"lake has no staging of it.*stage {before}"):
+        load_days(fresh_pg_dsn, new_lake, [D])
+
+    assert raw_state(fresh_pg_dsn) == state, "nothing may change"
+
+
+def test_load_after_a_neighbour_day_was_restaged_asks_to_load_it_too(
+    fresh_pg_dsn: str, settings: Settings
+) -> None:
+    before = days_before(1)
+    stage_day(settings.lake_dir, before, [make_event("e-0", before, before)])
+    load_days(fresh_pg_dsn, settings, [before])
+    # D-1 staged again with one more event, then D: loading D alone would swap in the new
+    # D-1 partition behind D-1's audit row
+    again = [make_event("e-0", before, before), make_event("e-00", before, before)]
+    stage_day(settings.lake_dir, before, again)
+    stage_day(settings.lake_dir, D, [*again, *first_day_events()])
+
+    with pytest.raises(StageFailedError, match=f"load {before} as well.*--from {before} --to {D}"):
+        load_days(fresh_pg_dsn, settings, [D])
+
+    results = load_days(fresh_pg_dsn, settings, [before, D])
+    assert [r.loaded_rows for r in results] == [2, len(first_day_events())]
+
+
 def test_window_day_without_lake_data_loses_its_stale_partition(
     fresh_pg_dsn: str, settings: Settings
 ) -> None:
