@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +228,39 @@ def write_stats(settings: Settings, day: dt.date, stats: dict[str, Any]) -> Path
 def date_range(first: dt.date, last: dt.date) -> list[dt.date]:
     """Every date from ``first`` to ``last`` inclusive."""
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+_STATS_FILE = re.compile(r"^arrival_date=(\d{4}-\d{2}-\d{2})\.json$")
+
+
+def staged_arrival_days(settings: Settings) -> list[dt.date]:
+    """Arrival days the lake holds a staging of (its ``_stats`` files), ascending."""
+    folder = settings.lake_dir / "_stats"
+    if not folder.is_dir():
+        return []
+    found = (_STATS_FILE.match(path.name) for path in folder.iterdir())
+    return sorted(dt.date.fromisoformat(match[1]) for match in found if match)
+
+
+def check_arrival_order(settings: Settings, days: Sequence[dt.date]) -> None:
+    """Raise ConfigError when a day never staged would be staged after a later staged day.
+
+    Staging D reads the lake's earlier days (sessions across midnight, duplicates across days:
+    the first arrival wins), so arrival days are staged in order; a day staged after a later
+    one let a retried event be accepted on both days. Re-staging a day is fine (its later days
+    were staged after it), and so is staging the missing day together with every later one.
+    """
+    chosen = set(days)
+    staged = staged_arrival_days(settings)
+    later_only = [day for day in staged if day not in chosen]
+    for day in sorted(chosen - set(staged)):
+        ahead = [other for other in later_only if other > day]
+        if ahead:
+            raise ConfigError(
+                f"Arrival day {day} was never staged, but the later day {ahead[0]} was: days "
+                "are staged in arrival order (sessions and duplicates reach across days). Stage "
+                f"it together with the later days: clickstream stage --from {day} --to {ahead[-1]}."
+            )
 
 
 def check_lake_dir(settings: Settings) -> None:

@@ -46,6 +46,7 @@ from spark_staging.bots import flag_bots
 from spark_staging.dedupe import ORDER_COLUMNS, duplicate_copies, mark_duplicates
 from spark_staging.extracts import check_extract_headers, known_products, stage_extracts
 from spark_staging.lake import (
+    check_arrival_order,
     check_lake_dir,
     date_range,
     events_dir,
@@ -149,6 +150,7 @@ def stage_days(
     files = [event_files_for_days(settings, run) for run in runs]
     check_extract_headers(settings, list(days))
     check_lake_dir(settings)
+    check_arrival_order(settings, days)
     results: list[StageStats] = []
     for run, run_files in zip(runs, files, strict=True):
         try:

@@ -24,7 +24,8 @@ from typer.testing import CliRunner
 
 from clickstream.cli import app
 from clickstream.config import Settings
-from clickstream.errors import EmptyInputError, InputFormatError
+from clickstream.errors import ConfigError, EmptyInputError, InputFormatError
+from spark_staging.lake import check_arrival_order, write_stats
 from spark_staging.landing import event_files_for_days
 from spark_staging.load import load_days
 from spark_staging.schema import LANDING_HEADER
@@ -444,6 +445,19 @@ def test_files_that_are_not_csv_are_named_as_not_staged(
     assert [f.name for f in files] == ["part-00000.csv", "part-00001.csv"]
     warned = " ".join(r.getMessage() for r in caplog.records)
     assert "part-00002.CSV, part-00003.csv.gz" in warned and "_manifest" not in warned
+
+
+def test_a_day_staged_after_a_later_staged_day_is_refused(tmp_path: Path) -> None:
+    # out of order, a retried event was accepted on both days and the load then failed
+    settings = Settings(landing_dir=tmp_path / "landing", lake_dir=tmp_path / "lake")
+    days = [DAY + dt.timedelta(days=n) for n in range(4)]
+    for day in (days[0], days[2], days[3]):
+        write_stats(settings, day, {"input_rows": 0})
+    with pytest.raises(ConfigError, match=f"stage --from {days[1]} --to {days[3]}"):
+        check_arrival_order(settings, [days[1]])
+    check_arrival_order(settings, [days[1], days[2], days[3]])  # with every later day: in order
+    check_arrival_order(settings, [days[2]])  # re-staging a staged day
+    check_arrival_order(settings, [DAY + dt.timedelta(days=9)])  # the next new day
 
 
 def test_header_only_file_is_staged_as_no_rows_and_said_so(
