@@ -6,6 +6,7 @@ import datetime as dt
 import socket
 from pathlib import Path
 
+import psycopg2
 import pytest
 from typer.testing import CliRunner
 
@@ -91,6 +92,31 @@ def test_stage_on_empty_landing_folder_says_to_generate_first(tmp_path: Path) ->
     assert result.exit_code == 2
     assert "No landed data" in result.output
     assert "clickstream generate" in result.output
+
+
+def test_load_on_an_empty_lake_says_to_stage_first(tmp_path: Path) -> None:
+    result = invoke("--lake-dir", str(tmp_path / "lake"), "load")
+    assert result.exit_code == 2
+    assert "No staged days in the lake" in result.output and "clickstream stage" in result.output
+
+
+@pytest.mark.postgres
+def test_load_without_days_loads_what_the_lake_staged_once_landing_is_archived(
+    tmp_path: Path, fresh_pg_dsn: str
+) -> None:
+    from tests.lake_factory import make_event, stage_day
+
+    day = dt.date(2024, 3, 10)
+    stage_day(tmp_path / "lake", day, [make_event("e-1", day, day), make_event("e-2", day, day)])
+    result = invoke(
+        "--pg-dsn", fresh_pg_dsn, "--landing-dir", str(tmp_path / "archived"),
+        "--lake-dir", str(tmp_path / "lake"), "load",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with psycopg2.connect(fresh_pg_dsn) as conn, conn.cursor() as cur:
+        cur.execute("select arrival_date, loaded_rows from raw.load_audit")
+        assert cur.fetchall() == [(day, 2)]
+    conn.close()
 
 
 def test_unreachable_postgres_names_the_dsn() -> None:
