@@ -22,7 +22,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from clickstream.config import Settings, parse_date
-from clickstream.errors import ClickstreamError, ConfigError, EmptyInputError
+from clickstream.errors import ClickstreamError, ConfigError
 
 # pgserver asks platformdirs for a runtime folder; its fallback warning is noise for users.
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
@@ -240,26 +240,20 @@ def _ingest(source_format: str, paths: list[Path], landing: Path) -> Any:
     return ingest_rees46(paths, landing, progress=True)
 
 
-def _days_to_process(ctx: typer.Context, date: str | None, start: str | None, end: str | None):  # type: ignore[no-untyped-def]
-    """Settings and the arrival days a stage command works on (default: all landed)."""
+def _days_to_process(  # type: ignore[no-untyped-def]
+    ctx: typer.Context,
+    date: str | None,
+    start: str | None,
+    end: str | None,
+    default: Callable[[Settings], list[dt.date]] | None = None,
+):
+    """Settings and the arrival days a stage or load works on: the --date/--from/--to window,
+    else ``default`` (every landed day unless given)."""
     from clickstream.pipeline import require_landed
 
     settings = _settings(ctx)
-    return settings, _date_window(date, start, end, default=[]) or require_landed(settings)
-
-
-def _days_to_load(ctx: typer.Context, date: str | None, start: str | None, end: str | None):  # type: ignore[no-untyped-def]
-    """Settings and the arrival days a load works on (default: every day the lake has staged,
-    which the landing folder may no longer hold once it is archived)."""
-    from spark_staging.lake import staged_arrival_days
-
-    settings = _settings(ctx)
-    days = _date_window(date, start, end, default=[]) or staged_arrival_days(settings)
-    if not days:
-        raise EmptyInputError(
-            f"No staged days in the lake {settings.lake_dir}. Run 'clickstream stage' first."
-        )
-    return settings, days
+    chosen = _date_window(date, start, end, default=[])
+    return settings, chosen or (default or require_landed)(settings)
 
 
 @app.command()
@@ -295,7 +289,9 @@ def load(
     date_to: ToOpt = None,
 ) -> None:
     """COPY staged days from the lake into PostgreSQL's raw schema (atomic per day)."""
-    settings, days = _days_to_load(ctx, date, date_from, date_to)
+    from clickstream.pipeline import require_staged
+
+    settings, days = _days_to_process(ctx, date, date_from, date_to, default=require_staged)
     from clickstream.warehouse import resolve_dsn
     from spark_staging.load import load_days
 

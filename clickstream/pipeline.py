@@ -157,6 +157,19 @@ def require_landed(settings: Settings) -> list[dt.date]:
     return days
 
 
+def require_staged(settings: Settings) -> list[dt.date]:
+    """Arrival days the lake has staged (what a load reads), or a clear error when none: the
+    landing folder may be archived by then."""
+    from spark_staging.lake import staged_arrival_days
+
+    days = staged_arrival_days(settings)
+    if not days:
+        raise EmptyInputError(
+            f"No staged days in the lake {settings.lake_dir}. Run 'clickstream stage' first."
+        )
+    return days
+
+
 def warehouse_totals(dsn: str) -> dict[str, float]:
     """Headline numbers from the marts for the run summary."""
     from clickstream.db import connection

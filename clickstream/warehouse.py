@@ -13,6 +13,7 @@ import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from clickstream.config import Settings
@@ -134,16 +135,22 @@ def resolve_dsn(settings: Settings, start: bool = True) -> str:
     return start_embedded(settings)
 
 
-def check_connection(dsn: str) -> str:
-    """Connect once and return the server version; raises WarehouseUnavailableError."""
+def _query_value(dsn: str, statement: str) -> Any:
+    """The first column of the first row of ``statement`` on a connection of its own (None when
+    there is no row); an unreachable server raises WarehouseUnavailableError."""
     conn = connect(dsn)
     try:
         with conn.cursor() as cur:
-            cur.execute("show server_version")
+            cur.execute(statement)
             row = cur.fetchone()
-        return str(row[0]) if row else "unknown"
+        return row[0] if row else None
     finally:
         conn.close()
+
+
+def check_connection(dsn: str) -> str:
+    """Connect once and return the server version; raises WarehouseUnavailableError."""
+    return str(_query_value(dsn, "show server_version") or "unknown")
 
 
 def check_raw_loaded(dsn: str) -> None:
@@ -152,14 +159,7 @@ def check_raw_loaded(dsn: str) -> None:
     dbt would build the seed and the calendar, then fail every model over ``raw`` with a page of
     "relation does not exist" errors; one line saying what to run first helps more.
     """
-    conn = connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("select to_regclass('raw.events') is not null")
-            row = cur.fetchone()
-    finally:
-        conn.close()
-    if not (row and row[0]):
+    if not _query_value(dsn, "select to_regclass('raw.events') is not null"):
         raise EmptyInputError(
             f"{redact_dsn(dsn)} holds no raw.events: nothing was loaded yet. "
             "Run 'clickstream load' (or 'clickstream run') first."
