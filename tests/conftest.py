@@ -34,23 +34,33 @@ def dsn_for_database(admin_dsn: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
-def create_database(name: str) -> str:
-    """Create a database on the test server and return its DSN."""
+def _as_admin(*statements: str) -> None:
+    """Run database-level statements (not allowed in a transaction) on the test server."""
     conn = psycopg2.connect(ADMIN_DSN)
     conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'drop database if exists "{name}" with (force)')
-        cur.execute(f'create database "{name}"')
-    conn.close()
+    try:
+        with conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+    finally:
+        conn.close()
+
+
+def create_database(name: str, template: str | None = None) -> str:
+    """Create a database on the test server (empty, or a copy of database ``template``, to
+    which nobody may be connected meanwhile) and return its DSN."""
+    copy = f' template "{template}"' if template else ""
+    _as_admin(f'drop database if exists "{name}" with (force)', f'create database "{name}"{copy}')
     return dsn_for_database(ADMIN_DSN, name)
 
 
+def copy_database(source_dsn: str, name: str) -> str:
+    """A scratch copy, named ``name``, of the database ``source_dsn`` names: its DSN."""
+    return create_database(name, template=psycopg2.extensions.parse_dsn(source_dsn)["dbname"])
+
+
 def drop_database(name: str) -> None:
-    conn = psycopg2.connect(ADMIN_DSN)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'drop database if exists "{name}" with (force)')
-    conn.close()
+    _as_admin(f'drop database if exists "{name}" with (force)')
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -6,6 +6,7 @@ each test at tiny tables built here; one ``dbt test`` runs all of them.
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import psycopg2
@@ -36,7 +37,16 @@ create table fixtures.ranges_overlap as
 create table fixtures.ranges_gap as select * from (values (1, 0, 5), (1, 6, 9)) as t (k, lo, hi);
 create table fixtures.mostly_filled as select * from (values (1), (2), (3), (null)) as t (v);
 create table fixtures.mostly_empty as select * from (values (1), (null), (null), (null)) as t (v);
+create table fixtures.dated_history as
+    select * from (values (date '2024-01-01'), (date '2024-01-05')) as t (d);
+create table fixtures.dated_window as select * from (values (date '2024-01-05')) as t (d);
 """
+
+WINDOW = {"window_start": "2024-01-03", "window_end": "2024-01-07"}
+"""The daily window of the second, windowed run (what build_day passes)."""
+
+WINDOWED_CASES = {"rowcount_window_scoped": "pass"}
+"""Cases run again inside WINDOW, and their status there: __window_start__ scopes them."""
 
 CONFIG = "config"
 """An arguments key whose value becomes the test's ``config:`` block instead."""
@@ -208,6 +218,18 @@ CASES: list[tuple[str, str, str, dict[str, object], str]] = [
         "fail",
     ),
     (
+        # outside a daily window __window_start__ keeps every row: 2 rows against 1
+        "rowcount_window_scoped",
+        "dated_history",
+        "equal_rowcount",
+        {
+            "compare_model": "source('fixtures', 'dated_window')",
+            "where_model": "d >= __window_start__",
+            "where_compare": "d >= __window_start__",
+        },
+        "fail",
+    ),
+    (
         "nnp_good",
         "mostly_filled",
         "not_null_proportion",
@@ -237,7 +259,7 @@ def _yaml_value(value: object) -> str:
 def _sources_yml() -> str:
     tables = sorted(
         {table for _, table, *_ in CASES}
-        | {"parents", "grain_bad", "numbers_good", "stale_and_future"}
+        | {"parents", "grain_bad", "numbers_good", "stale_and_future", "dated_window"}
     )
     lines = ["version: 2", "sources:", "  - name: fixtures", "    schema: fixtures", "    tables:"]
     for table in tables:
@@ -273,6 +295,8 @@ def generic_test_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     shutil.copytree(
         DBT_PROJECT_DIR / "macros" / "generic_tests", project / "macros" / "generic_tests"
     )
+    # the daily window's test scoping (__window_start__) the generic tests rely on
+    shutil.copy(DBT_PROJECT_DIR / "macros" / "incremental_window.sql", project / "macros")
     shutil.copy(DBT_PROJECT_DIR / "profiles.yml", project / "profiles.yml")
     (project / "dbt_project.yml").write_text(
         "name: generic_tests_check\nversion: '1.0.0'\nconfig-version: 2\nprofile: clickstream\n"
@@ -290,9 +314,18 @@ def generic_test_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
         result: DbtResult = run_dbt(
             dsn, ["test"], project_dir=project, target_path=project / "target", check=False
         )
+        windowed: DbtResult = run_dbt(
+            dsn,
+            ["test", "--select", *WINDOWED_CASES, "--vars", json.dumps(WINDOW)],
+            project_dir=project,
+            target_path=project / "target",
+            check=False,
+        )
     finally:
         drop_database(name)
-    return {node.name: node.status for node in result.nodes}
+    statuses = {node.name: node.status for node in result.nodes}
+    statuses.update({f"{node.name}@window": node.status for node in windowed.nodes})
+    return statuses
 
 
 @pytest.mark.parametrize(("name", "expected"), [(c[0], c[4]) for c in CASES])
@@ -300,6 +333,13 @@ def test_generic_test_passes_on_good_data_and_fails_on_bad(
     generic_test_results: dict[str, str], name: str, expected: str
 ) -> None:
     assert generic_test_results.get(name) == expected
+
+
+@pytest.mark.parametrize(("name", "expected"), sorted(WINDOWED_CASES.items()))
+def test_window_start_scopes_a_generic_test_inside_a_daily_window(
+    generic_test_results: dict[str, str], name: str, expected: str
+) -> None:
+    assert generic_test_results.get(f"{name}@window") == expected
 
 
 def test_every_in_project_generic_test_is_exercised() -> None:

@@ -30,7 +30,7 @@ from clickstream.dbt import (
     run_dbt,
     static_build_fingerprint,
 )
-from tests.conftest import create_database, drop_database
+from tests.conftest import copy_database, create_database, drop_database
 from tests.fixtures.raw.build_raw import DAYS, LATENESS_DAYS, load_arrival_day, load_days
 
 pytestmark = pytest.mark.postgres
@@ -488,6 +488,97 @@ def test_daily_metrics_exclude_bots_and_count_new_users(warehouse: dict[str, Any
     # 17 sessions minus the bot's; new users: u1 (a1), u2 (a2), a3, a5, u3 (a6), u5 (a7), u4 (a8),
     # a9
     assert rows == [(16, 8, 5, Decimal("125.50"))]
+
+
+CHANGED_DATES_LOG = "marts.fct_sessions__changed_dates"
+
+
+@pytest.fixture
+def scratch_warehouse(warehouse: dict[str, Any]) -> Iterator[str]:
+    """A copy of the built warehouse for a test to tamper with."""
+    name = f"clickstream_dbt_scratch_{uuid.uuid4().hex[:10]}"
+    try:
+        yield copy_database(warehouse["dsn"], name)
+    finally:
+        drop_database(name)
+
+
+def _metrics_of(dsn: str, day: dt.date) -> list[tuple[Any, ...]]:
+    return query(
+        dsn,
+        "select * from marts.fct_daily_metrics where metric_date = %s "
+        "order by channel, device_type",
+        (day,),
+    )
+
+
+def _changed_dates(dsn: str) -> list[dt.date | None]:
+    return [r[0] for r in query(dsn, f"select distinct changed_date from {CHANGED_DATES_LOG}")]
+
+
+def test_every_daily_build_empties_the_session_change_log(warehouse: dict[str, Any]) -> None:
+    assert _changed_dates(warehouse["dsn"]) == []
+
+
+def test_session_builds_log_the_dates_of_the_rows_they_replace_or_delete(
+    scratch_warehouse: str, dbt_target: Path
+) -> None:
+    """fct_sessions logs the date of a changed session it rewrites and of a vanished one it
+    deletes, and nothing for the window's unchanged sessions."""
+    changed_day, vanished_day = DAYS[-2], DAYS[-3]
+    with psycopg2.connect(scratch_warehouse) as conn, conn.cursor() as cur:
+        cur.execute(
+            "update marts.fct_sessions set event_count = event_count + 1 where session_id = "
+            "(select min(session_id) from marts.fct_sessions where session_date = %s)",
+            (changed_day,),
+        )
+        # a session no event carries any more (as if renamed by a late event)
+        cur.execute(
+            "create temp table vanished as select * from marts.fct_sessions "
+            "where session_date = %s limit 1",
+            (vanished_day,),
+        )
+        cur.execute(
+            "update vanished set session_id = 'vanished-' || session_id, is_first_session = false"
+        )
+        cur.execute("insert into marts.fct_sessions select * from vanished")
+    window = {
+        "window_start": (DAYS[-1] - dt.timedelta(days=LATENESS_DAYS)).isoformat(),
+        "window_end": (DAYS[-1] + dt.timedelta(days=2)).isoformat(),
+    }
+    args = ["run", "--select", "fct_sessions", "--vars", json.dumps(window)]
+    run_dbt(scratch_warehouse, args, target_path=dbt_target)
+    assert sorted(_changed_dates(scratch_warehouse)) == sorted([changed_day, vanished_day])
+
+
+def test_daily_metrics_rebuild_exactly_the_logged_dates(
+    warehouse: dict[str, Any], scratch_warehouse: str, dbt_target: Path
+) -> None:
+    """A logged date is rebuilt, an unlogged one left as it is (the model is incremental), a
+    logged date without human sessions loses its rows, and a null row rebuilds every date."""
+    logged, unlogged, emptied = DAYS[0], DAYS[1], DAYS[2]
+    assert _metrics_of(scratch_warehouse, emptied), "the emptied date needs rows to lose"
+    with psycopg2.connect(scratch_warehouse) as conn, conn.cursor() as cur:
+        cur.execute(
+            "update marts.fct_daily_metrics set orders = orders + 7 where metric_date in (%s, %s)",
+            (logged, unlogged),
+        )
+        cur.execute(
+            "update marts.fct_sessions set is_bot = true where session_date = %s", (emptied,)
+        )
+        cur.execute(f"insert into {CHANGED_DATES_LOG} values (%s), (%s)", (logged, emptied))
+    tampered = _metrics_of(scratch_warehouse, unlogged)
+    run_dbt(scratch_warehouse, ["run", "--select", "fct_daily_metrics"], target_path=dbt_target)
+    assert _metrics_of(scratch_warehouse, logged) == _metrics_of(warehouse["dsn"], logged)
+    assert _metrics_of(scratch_warehouse, unlogged) == tampered
+    assert _metrics_of(scratch_warehouse, emptied) == []
+    assert _changed_dates(scratch_warehouse) == []
+
+    with psycopg2.connect(scratch_warehouse) as conn, conn.cursor() as cur:
+        cur.execute(f"insert into {CHANGED_DATES_LOG} values (null)")
+    run_dbt(scratch_warehouse, ["run", "--select", "fct_daily_metrics"], target_path=dbt_target)
+    assert _metrics_of(scratch_warehouse, unlogged) == _metrics_of(warehouse["dsn"], unlogged)
+    assert _changed_dates(scratch_warehouse) == []
 
 
 # --- warehouse shape, grants, docs ---------------------------------------------------------

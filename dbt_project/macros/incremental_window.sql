@@ -55,16 +55,25 @@
         relation. Overrides dbt's macro of the same name, as its docs suggest for custom logic. -#}
     {%- set where = config.get('where', '') -%}
     {%- if where and '__window_start__' in where -%}
-        {%- set start = window_date('window_start') -%}
-        {%- if start and not flags.FULL_REFRESH -%}
-            {%- set where = where | replace('__window_start__', start) -%}
-        {%- else -%}
-            {%- set where = '' -%}
-        {%- endif -%}
+        {%- set where = window_scoped(where) if test_window_start() else '' -%}
     {%- endif -%}
     {%- if where -%}
         {%- do return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') as dbt_subquery') -%}
     {%- else -%}
         {%- do return(relation) -%}
     {%- endif -%}
+{%- endmacro %}
+
+{% macro test_window_start() -%}
+    {#- What __window_start__ in a test filter stands for: the first date a windowed build that
+        is not a --full-refresh rewrote (D - L), or none when the test must read everything (a
+        complete build, a plain `dbt test`). -#}
+    {%- set start = window_date('window_start') -%}
+    {{ return(start if start and not flags.FULL_REFRESH else none) }}
+{%- endmacro %}
+
+{% macro window_scoped(condition) -%}
+    {#- A test's filter with __window_start__ replaced: test_window_start() on a daily build, else
+        the beginning of time, so that the filter keeps every row. -#}
+    {{ return(condition | replace('__window_start__', test_window_start() or "date '-infinity'")) }}
 {%- endmacro %}

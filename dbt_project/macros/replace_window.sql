@@ -7,7 +7,9 @@
         the new rows not left in the table inserted: the same rows as a delete+insert of the
         whole scope, with a fraction of the writes and index updates (most of a window is
         unchanged from yesterday's build). `window_date_column` (default: window_column) is what
-        the window start is derived from when no window is given. -#}
+        the window start is derived from when no window is given. With `changed_dates_log`, the
+        `window_date_column` value of every row deleted or inserted goes to that log too
+        (macros/changed_dates.sql), for a model that rebuilds only the dates that changed. -#}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set source = arg_dict['temp_relation'] -%}
     {%- set unique_key = arg_dict['unique_key'] -%}
@@ -27,6 +29,10 @@
     {%- set existing_values = '(' ~ values.existing | join(', ') ~ ')' -%}
     {%- set window_keys = 'select existing.' ~ unique_key ~ ' from ' ~ target ~ ' as existing where ' ~ target_in_window -%}
     {%- set outside_keys = 'select new.' ~ unique_key ~ ' from ' ~ source ~ ' as new where not ' ~ new_in_window -%}
+    {%- set log_name = config.get('changed_dates_log') -%}
+    {%- set returning_old = ' returning existing.' ~ (config.get('window_date_column') or column) ~ ' as changed_date' -%}
+    {%- set returning_new = ' returning ' ~ (config.get('window_date_column') or column) ~ ' as changed_date' -%}
+    {%- set delete_in_window -%}
     delete from {{ target }} as existing
     where
         {{ target_in_window }}
@@ -36,8 +42,9 @@
             where
                 new.{{ unique_key }} = existing.{{ unique_key }}
                 and {{ new_values }} is not distinct from {{ existing_values }}
-        );
-
+        )
+    {%- endset -%}
+    {%- set delete_by_key -%}
     delete from {{ target }} as existing
     using {{ source }} as new
     where
@@ -58,7 +65,9 @@
                 and new.{{ unique_key }} not in ({{ window_keys }})
         ))
         and not ({{ target_in_window }})
-        and {{ new_values }} is distinct from {{ existing_values }};
+        and {{ new_values }} is distinct from {{ existing_values }}
+    {%- endset -%}
+    {%- set insert_new -%}
 
     -- every row left with a new row's key now equals that row, window column included, so a new
     -- row inside the window need only be looked for among the window's rows (hashed from the
@@ -81,4 +90,18 @@
             from {{ target }} as existing
             where existing.{{ unique_key }} = any(array({{ outside_keys }}))
         )
+    {%- endset -%}
+    {%- if log_name %}
+    {{ log_changed_dates(delete_in_window ~ returning_old, log_name) }};
+
+    {{ log_changed_dates(delete_by_key ~ returning_old, log_name) }};
+
+    {{ log_changed_dates(insert_new ~ returning_new, log_name) }}
+    {%- else %}
+    {{ delete_in_window }};
+
+    {{ delete_by_key }};
+
+    {{ insert_new }}
+    {%- endif %}
 {%- endmacro %}

@@ -1,5 +1,15 @@
 -- fct_daily_metrics: one row per session date × channel × device type (bots excluded).
 -- Sessions are dated by their start, so revenue of a session crossing midnight counts once.
+-- Incremental: only the dates whose sessions fct_sessions' build changed (its change log) are
+-- rebuilt, whole (replace_changed_dates strategy). See the model docs.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_changed_dates',
+    changed_dates_log='fct_sessions__changed_dates',
+    date_column='metric_date',
+    pre_hook="{{ prepare_changed_dates_log('fct_sessions__changed_dates', 'consumer') }}",
+    on_schema_change='append_new_columns',
+) }}
 
 with
 
@@ -7,12 +17,29 @@ sessions as (
     select * from {{ ref('fct_sessions') }}
 ),
 
+{% if is_incremental() %}
+
+changed_dates as (
+    -- the session dates fct_sessions' builds changed since this model's last build (a null row:
+    -- every date)
+    select * from {{ changed_dates_log('fct_sessions__changed_dates') }}
+),
+
+{% endif %}
+
 human_sessions as (
     select
         *,
         coalesce(user_id, anonymous_id) as user_key
     from sessions
-    where not is_bot
+    where
+        not is_bot
+    {% if is_incremental() -%}
+            and (
+                session_date in (select changed_dates.changed_date from changed_dates)
+                or exists (select from changed_dates where changed_dates.changed_date is null)
+            )
+        {%- endif %}
 ),
 
 aggregated as (

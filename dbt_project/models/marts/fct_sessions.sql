@@ -3,7 +3,8 @@
 -- every session with an event in [D-L, D+2) is rebuilt from its events; the older sessions of
 -- devices the window re-stitched only change user, so they are re-stitched from their own rows;
 -- plus the older sessions of the same users whose is_first_session flag that changes
--- (replace_window strategy). See the model docs.
+-- (replace_window strategy), logging the session dates it changes for fct_daily_metrics. See
+-- the model docs.
 -- depends_on: {{ ref('int_identity__stitched') }}
 {{ config(
     materialized='incremental',
@@ -11,6 +12,8 @@
     unique_key='session_id',
     window_column='session_end_ts',
     window_date_column='session_date',
+    changed_dates_log='fct_sessions__changed_dates',
+    pre_hook="{{ prepare_changed_dates_log('fct_sessions__changed_dates', 'producer') }}",
     on_schema_change='append_new_columns',
     event_time='session_start_ts',
     indexes=[

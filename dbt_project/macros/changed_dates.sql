@@ -1,0 +1,73 @@
+{#- A change log of dates between two incremental models: the producer's replace_window build
+    records the dates of the rows it deletes or inserts, and the consumer rebuilds exactly those
+    dates (replace_changed_dates), then empties the log. fct_sessions -> fct_daily_metrics: a
+    daily build changes sessions of a handful of dates (the window's, plus the older dates of
+    re-stitched devices and of moved first sessions), which no date range describes. -#}
+
+{% macro changed_dates_log(log_name) -%}
+    {#- The log table `log_name`, in the schema of the model being built. Its rows are dates
+        (`changed_date`); a null row means every date (the producer was rebuilt completely). -#}
+    {{ return(api.Relation.create(
+        database=this.database, schema=this.schema, identifier=log_name, type='table'
+    )) }}
+{%- endmacro %}
+
+{% macro prepare_changed_dates_log(log_name, role) -%}
+    {#- Pre-hook of the producer (role='producer') and the consumer (role='consumer'): creates the
+        log if missing and locks it until the model's transaction ends, so the consumer's read,
+        rebuild and emptying see the same rows. A producer built completely (first build, full
+        refresh) marks every date changed; a consumer built completely reads every producer row,
+        so starts from an empty log. -#}
+    {%- if role not in ('producer', 'consumer') -%}
+        {{ exceptions.raise_compiler_error("prepare_changed_dates_log: role must be 'producer' or 'consumer', got " ~ role) }}
+    {%- endif -%}
+    {%- set log = changed_dates_log(log_name) -%}
+    create table if not exists {{ log }} (changed_date date);
+    comment on table {{ log }} is 'Dates whose {{ this.identifier }} rows changed since the consumer last rebuilt them (null: every date); written and emptied by dbt (macros/changed_dates.sql)';
+    lock table {{ log }} in share row exclusive mode;
+    {%- if not is_incremental() %}
+        {%- if role == 'producer' %}
+    insert into {{ log }} (changed_date) values (null);
+        {%- else %}
+    delete from {{ log }};
+        {%- endif %}
+    {%- endif %}
+{%- endmacro %}
+
+{% macro changed_dates_filter(column, log_name) -%}
+    {#- A condition true for the rows of `column` whose date the log lists (all, after a null). -#}
+    (
+        {{ column }} in (select changes.changed_date from {{ changed_dates_log(log_name) }} as changes)
+        or exists (select from {{ changed_dates_log(log_name) }} as changes where changes.changed_date is null)
+    )
+{%- endmacro %}
+
+{% macro log_changed_dates(statement, log_name) -%}
+    {#- `statement` (a delete or insert ending in `returning <date> as changed_date`) with the
+        distinct dates it returns appended to the log, in the same statement. -#}
+    with changed as (
+        {{ statement }}
+    )
+    insert into {{ changed_dates_log(log_name) }} (changed_date)
+    select distinct changed.changed_date from changed
+{%- endmacro %}
+
+{% macro get_incremental_replace_changed_dates_sql(arg_dict) -%}
+    {#- incremental_strategy='replace_changed_dates': the model rebuilds whole dates, those its
+        producer's log lists (config `changed_dates_log`); the target's rows of those dates
+        (config `date_column`) are deleted, the new rows inserted and the log emptied, in the
+        model's transaction. A date left without rows (every session of it gone) loses its rows,
+        which a delete+insert keyed on the new rows would have kept. -#}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set source = arg_dict['temp_relation'] -%}
+    {%- set log_name = config.require('changed_dates_log') -%}
+    {%- set dest_cols_csv = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    delete from {{ target }}
+    where {{ changed_dates_filter(config.require('date_column'), log_name) }};
+
+    insert into {{ target }} ({{ dest_cols_csv }})
+    select {{ dest_cols_csv }}
+    from {{ source }};
+
+    delete from {{ changed_dates_log(log_name) }}
+{%- endmacro %}
