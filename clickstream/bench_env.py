@@ -49,6 +49,15 @@ def timed(work: Callable[[], T]) -> tuple[float, T]:
     return time.perf_counter() - started, result
 
 
+def settle_io() -> None:
+    """Write out the page cache's dirty data before a measurement (``sync``), so that it does not
+    pay for the I/O the work before it left behind: PostgreSQL's WAL flushes would otherwise
+    wait behind the staging run's lake and shuffle files."""
+    started = time.perf_counter()
+    os.sync()
+    logger.debug("bench: sync took %.2f s", time.perf_counter() - started)
+
+
 def repeat_median(work: Callable[[], Any], repeats: int) -> dict[str, Any]:
     """Run ``work`` ``repeats`` times; the median and every run's seconds."""
     runs = [timed(work)[0] for _ in range(max(1, repeats))]

@@ -336,8 +336,9 @@ def _section_load(data: dict[str, Any]) -> list[str]:
             ]
         )
     lines = [
-        f"{_n(data.get('rows'))} accepted events of one staged day, into a fresh database. "
-        "The project loader does more than move rows (primary key, partition swap, "
+        f"{_n(data.get('rows'))} accepted events of one staged day, into a fresh database; "
+        "each contender runs in a fresh process of its own, after the page cache was written "
+        "out (`sync`). The project loader does more than move rows (primary key, partition swap, "
         "reconciliation, audit, atomic per day), so its ratio is the conservative one and is "
         "the one judged against the target, against the tuned JDBC writer; the transport-only "
         "ratio compares like with like.",

@@ -1,8 +1,8 @@
 """Benchmark work that needs a process of its own: ``python -m clickstream.bench_worker REQ``.
 
 A process has one SparkContext, and its JVM start and memory belong in some measurements and
-not in others, so the end-to-end runs and the Spark JDBC writer (whose session needs the
-PostgreSQL JDBC jar) each run here, in a fresh interpreter. The parent
+not in others, so the end-to-end runs, the project's loader and the Spark JDBC writer (whose
+session needs the PostgreSQL JDBC jar) each run here, in a fresh interpreter. The parent
 (:func:`clickstream.bench_env.run_worker`) writes a JSON request, samples this process tree's
 memory and reads the JSON result back.
 """
@@ -112,6 +112,31 @@ def spark_jdbc(args: dict[str, Any]) -> dict[str, Any]:
     return {"rows_per_second_runs": runs}
 
 
+def project_load(args: dict[str, Any]) -> dict[str, Any]:
+    """The project's loader (``load_days``), then its bare COPY transport, from the lake into
+    ``dsn``: rows/s of each run. In a process of its own, as Spark's JDBC writer is, so that
+    neither pays for the benchmark process's idle JVM or the staging run before it."""
+    from spark_staging.baselines import load_with_copy
+    from spark_staging.load import load_days
+
+    settings = settings_from_json(args["settings"])
+    day = dt.date.fromisoformat(args["day"])
+    repeats = max(1, int(args.get("repeats", 1)))
+    loader_runs, loaded_rows = [], 0
+    for _ in range(repeats):
+        seconds, (result,) = timed(lambda: load_days(args["dsn"], settings, [day]))
+        loader_runs.append(result.loaded_rows / seconds)
+        loaded_rows = result.loaded_rows
+    transport_runs = [
+        float(load_with_copy(settings.lake_dir, args["dsn"], args["table"])) for _ in range(repeats)
+    ]
+    return {
+        "loader_runs": loader_runs,
+        "loaded_rows": loaded_rows,
+        "transport_runs": transport_runs,
+    }
+
+
 def generate_only(args: dict[str, Any]) -> dict[str, Any]:
     """``generator.bench.measure`` in a process of its own, so its peak RSS is the generator's."""
     from generator.bench import measure
@@ -119,7 +144,12 @@ def generate_only(args: dict[str, Any]) -> dict[str, Any]:
     return measure(int(args["events"]), seed=int(args["seed"]), out_dir=Path(args["out_dir"]))
 
 
-TASKS = {"e2e": end_to_end, "jdbc": spark_jdbc, "generate": generate_only}
+TASKS = {
+    "e2e": end_to_end,
+    "load": project_load,
+    "jdbc": spark_jdbc,
+    "generate": generate_only,
+}
 
 
 def main(request_path: str) -> int:

@@ -28,6 +28,7 @@ from pyspark.sql.types import StructField, StructType
 
 from clickstream.config import Settings
 from clickstream.errors import ConfigError, StageFailedError, headline
+from spark_staging import load
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ def extract_dir(settings: Settings, kind: str) -> Path:
 
 
 def stats_path(settings: Settings, day: dt.date) -> Path:
-    return settings.lake_dir / "_stats" / f"arrival_date={day.isoformat()}.json"
+    """Staging's figures for arrival ``day`` (the loader reads them: one layout, load's)."""
+    return load.stats_path(settings.lake_dir, day)
 
 
 def partition_dirs(root: Path, column: str) -> dict[dt.date, Path]:
