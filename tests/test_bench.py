@@ -58,6 +58,9 @@ def test_quick_report_json_records_machine_command_and_targets(quick_report):
     assert generated["cpu_seconds"] > 0 and generated["peak_rss_mib"] > 0
     load = data["scenarios"]["load"]
     assert load["spark_jdbc"]["rows_per_second"] > 0  # the target's yardstick always runs
+    # the project's loader, in its worker process: every accepted event loaded
+    assert load["copy"]["loaded_rows"] == load["rows"] > 0
+    assert load["copy"]["rows_per_second"] > 0 and load["copy_transport"]["rows_per_second"] > 0
     assert load["spark_jdbc_default"]["what"].startswith("not run (--quick)")
     e2e = data["scenarios"]["end_to_end"]["sizes"][0]
     assert set(e2e["stages"]) >= {"generate", "stage", "load", "transform", "analyze"}
