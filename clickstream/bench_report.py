@@ -337,8 +337,9 @@ def _section_load(data: dict[str, Any]) -> list[str]:
         )
     lines = [
         f"{_n(data.get('rows'))} accepted events of one staged day, into a fresh database; "
-        "each contender runs in a fresh process of its own, after the page cache was written "
-        "out (`sync`). The project loader does more than move rows (primary key, partition swap, "
+        "the loader with its transport and each JDBC writer run in a fresh process of their "
+        "own, and every contender starts once the page cache was written out (`sync`). "
+        "The project loader does more than move rows (primary key, partition swap, "
         "reconciliation, audit, atomic per day), so its ratio is the conservative one and is "
         "the one judged against the target, against the tuned JDBC writer; the transport-only "
         "ratio compares like with like.",

@@ -520,12 +520,23 @@ def test_every_daily_build_empties_the_session_change_log(warehouse: dict[str, A
     assert _changed_dates(warehouse["dsn"]) == []
 
 
-def test_session_builds_log_the_dates_of_the_rows_they_replace_or_delete(
+def _window_run(model: str, *extra: str) -> list[str]:
+    """``dbt run`` of one model with the daily window of the fixture's last day."""
+    window = {
+        "window_start": (DAYS[-1] - dt.timedelta(days=LATENESS_DAYS)).isoformat(),
+        "window_end": (DAYS[-1] + dt.timedelta(days=2)).isoformat(),
+    }
+    return ["run", "--select", model, "--vars", json.dumps(window), *extra]
+
+
+def test_session_builds_log_the_dates_of_the_rows_they_replace_delete_or_insert(
     scratch_warehouse: str, dbt_target: Path
 ) -> None:
-    """fct_sessions logs the date of a changed session it rewrites and of a vanished one it
-    deletes, and nothing for the window's unchanged sessions."""
-    changed_day, vanished_day = DAYS[-2], DAYS[-3]
+    """fct_sessions logs the date of a session it rewrites, of one it deletes, of one it only
+    inserts, and the old date of a re-stitched session outside the window it replaces; nothing
+    for the sessions it leaves as they are."""
+    changed_day, vanished_day, missing_day = DAYS[-2], DAYS[-3], DAYS[-1]
+    window_start = DAYS[-1] - dt.timedelta(days=LATENESS_DAYS)
     with psycopg2.connect(scratch_warehouse) as conn, conn.cursor() as cur:
         cur.execute(
             "update marts.fct_sessions set event_count = event_count + 1 where session_id = "
@@ -542,13 +553,59 @@ def test_session_builds_log_the_dates_of_the_rows_they_replace_or_delete(
             "update vanished set session_id = 'vanished-' || session_id, is_first_session = false"
         )
         cur.execute("insert into marts.fct_sessions select * from vanished")
-    window = {
-        "window_start": (DAYS[-1] - dt.timedelta(days=LATENESS_DAYS)).isoformat(),
-        "window_end": (DAYS[-1] + dt.timedelta(days=2)).isoformat(),
-    }
-    args = ["run", "--select", "fct_sessions", "--vars", json.dumps(window)]
-    run_dbt(scratch_warehouse, args, target_path=dbt_target)
-    assert sorted(_changed_dates(scratch_warehouse)) == sorted([changed_day, vanished_day])
+        # a session the table lacks: only the insert can log its date
+        cur.execute(
+            "delete from marts.fct_sessions where session_id = "
+            "(select min(session_id) from marts.fct_sessions where session_date = %s)",
+            (missing_day,),
+        )
+        # a re-stitched device's session ending before the window, with a wrong user: the
+        # build replaces it by key (the window's rows are found by their range instead)
+        cur.execute(
+            "update marts.fct_sessions set user_id = 'someone else' where session_id = ("
+            "select min(s.session_id) from marts.fct_sessions as s "
+            "join intermediate.int_identity__stitched as i using (anonymous_id) "
+            "where i.is_restitched and s.session_end_ts < %s) returning session_date",
+            (window_start,),
+        )
+        restitched = cur.fetchall()
+        assert restitched, "the fixture needs a re-stitched session before the window"
+        ((restitched_day,),) = restitched
+    run_dbt(scratch_warehouse, _window_run("fct_sessions"), target_path=dbt_target)
+    logged = set(_changed_dates(scratch_warehouse))
+    assert logged == {changed_day, vanished_day, missing_day, restitched_day}
+
+
+def test_a_complete_session_build_alone_makes_the_metrics_rebuild_every_date(
+    warehouse: dict[str, Any], scratch_warehouse: str, dbt_target: Path
+) -> None:
+    """--full-refresh of fct_sessions on its own logs every date; the next metrics build then
+    equals a complete one, though a date's metrics were wrong and never logged."""
+    with psycopg2.connect(scratch_warehouse) as conn, conn.cursor() as cur:
+        cur.execute("update marts.fct_daily_metrics set orders = orders + 7")
+    run_dbt(
+        scratch_warehouse, _window_run("fct_sessions", "--full-refresh"), target_path=dbt_target
+    )
+    assert _changed_dates(scratch_warehouse) == [None]
+    run_dbt(scratch_warehouse, ["run", "--select", "fct_daily_metrics"], target_path=dbt_target)
+    assert table_rows(scratch_warehouse, "marts.fct_daily_metrics") == table_rows(
+        warehouse["dsn"], "marts.fct_daily_metrics"
+    )
+    assert _changed_dates(scratch_warehouse) == []
+
+
+def test_a_log_created_anew_makes_the_metrics_rebuild_every_date(
+    warehouse: dict[str, Any], scratch_warehouse: str, dbt_target: Path
+) -> None:
+    """A warehouse without the log (built before it existed, or restored without it): what
+    changed is unknown, so the next metrics build rebuilds every date."""
+    with psycopg2.connect(scratch_warehouse) as conn, conn.cursor() as cur:
+        cur.execute("update marts.fct_daily_metrics set orders = orders + 7")
+        cur.execute(f"drop table {CHANGED_DATES_LOG}")
+    run_dbt(scratch_warehouse, ["run", "--select", "fct_daily_metrics"], target_path=dbt_target)
+    assert table_rows(scratch_warehouse, "marts.fct_daily_metrics") == table_rows(
+        warehouse["dsn"], "marts.fct_daily_metrics"
+    )
 
 
 def test_daily_metrics_rebuild_exactly_the_logged_dates(

@@ -5,8 +5,9 @@
     re-stitched devices and of moved first sessions), which no date range describes. -#}
 
 {% macro changed_dates_log(log_name) -%}
-    {#- The log table `log_name`, in the schema of the model being built. Its rows are dates
-        (`changed_date`); a null row means every date (the producer was rebuilt completely). -#}
+    {#- The log table `log_name`, in the schema of the model being built: producer and consumer
+        share a schema (both are marts). Its rows are dates (`changed_date`); a null row means
+        every date. -#}
     {{ return(api.Relation.create(
         database=this.database, schema=this.schema, identifier=log_name, type='table'
     )) }}
@@ -15,15 +16,24 @@
 {% macro prepare_changed_dates_log(log_name, role) -%}
     {#- Pre-hook of the producer (role='producer') and the consumer (role='consumer'): creates the
         log if missing and locks it until the model's transaction ends, so the consumer's read,
-        rebuild and emptying see the same rows. A producer built completely (first build, full
-        refresh) marks every date changed; a consumer built completely reads every producer row,
-        so starts from an empty log. -#}
+        rebuild and emptying see the same rows. A log that has to be created starts with the
+        null row: what changed before it existed is unknown (a warehouse built before the log,
+        a dropped log, a restore without it). A producer built completely (first build, full
+        refresh) marks every date changed; a consumer built completely reads every producer
+        row, so starts from an empty log. -#}
     {%- if role not in ('producer', 'consumer') -%}
         {{ exceptions.raise_compiler_error("prepare_changed_dates_log: role must be 'producer' or 'consumer', got " ~ role) }}
     {%- endif -%}
     {%- set log = changed_dates_log(log_name) -%}
-    create table if not exists {{ log }} (changed_date date);
-    comment on table {{ log }} is 'Dates whose {{ this.identifier }} rows changed since the consumer last rebuilt them (null: every date); written and emptied by dbt (macros/changed_dates.sql)';
+    do $changed_dates_log$
+    begin
+        if to_regclass('{{ log.include(database=false) }}') is null then
+            create table {{ log }} (changed_date date);
+            comment on table {{ log }} is 'Dates whose rows the producing model changed since the consuming model last rebuilt them (null: every date); written and emptied by dbt (macros/changed_dates.sql)';
+            insert into {{ log }} (changed_date) values (null);
+        end if;
+    end
+    $changed_dates_log$;
     lock table {{ log }} in share row exclusive mode;
     {%- if not is_incremental() %}
         {%- if role == 'producer' %}
@@ -34,12 +44,10 @@
     {%- endif %}
 {%- endmacro %}
 
-{% macro changed_dates_filter(column, log_name) -%}
-    {#- A condition true for the rows of `column` whose date the log lists (all, after a null). -#}
-    (
-        {{ column }} in (select changes.changed_date from {{ changed_dates_log(log_name) }} as changes)
-        or exists (select from {{ changed_dates_log(log_name) }} as changes where changes.changed_date is null)
-    )
+{% macro changed_dates_filter(column, changed_dates) -%}
+    {#- True for the rows whose `column` is a date `changed_dates` (the log, or a CTE over it)
+        lists, and for every row once it holds the null (every-date) row. -#}
+    ({{ column }} in (select changed_date from {{ changed_dates }}) or exists (select from {{ changed_dates }} where changed_date is null))
 {%- endmacro %}
 
 {% macro log_changed_dates(statement, log_name) -%}
@@ -63,7 +71,7 @@
     {%- set log_name = config.require('changed_dates_log') -%}
     {%- set dest_cols_csv = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
     delete from {{ target }}
-    where {{ changed_dates_filter(config.require('date_column'), log_name) }};
+    where {{ changed_dates_filter(config.require('date_column'), changed_dates_log(log_name)) }};
 
     insert into {{ target }} ({{ dest_cols_csv }})
     select {{ dest_cols_csv }}

@@ -55,7 +55,7 @@
         relation. Overrides dbt's macro of the same name, as its docs suggest for custom logic. -#}
     {%- set where = config.get('where', '') -%}
     {%- if where and '__window_start__' in where -%}
-        {%- set where = window_scoped(where) if test_window_start() else '' -%}
+        {%- set where = window_scoped(where) if window_start_for_tests() else '' -%}
     {%- endif -%}
     {%- if where -%}
         {%- do return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') as dbt_subquery') -%}
@@ -64,7 +64,7 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro test_window_start() -%}
+{% macro window_start_for_tests() -%}
     {#- What __window_start__ in a test filter stands for: the first date a windowed build that
         is not a --full-refresh rewrote (D - L), or none when the test must read everything (a
         complete build, a plain `dbt test`). -#}
@@ -73,7 +73,7 @@
 {%- endmacro %}
 
 {% macro window_scoped(condition) -%}
-    {#- A test's filter with __window_start__ replaced: test_window_start() on a daily build, else
-        the beginning of time, so that the filter keeps every row. -#}
-    {{ return(condition | replace('__window_start__', test_window_start() or "date '-infinity'")) }}
+    {#- A test's filter with __window_start__ replaced: window_start_for_tests() on a daily
+        build, else the beginning of time, so that the filter keeps every row. -#}
+    {{ return(condition | replace('__window_start__', window_start_for_tests() or "date '-infinity'")) }}
 {%- endmacro %}

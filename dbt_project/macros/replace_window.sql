@@ -14,7 +14,8 @@
     {%- set source = arg_dict['temp_relation'] -%}
     {%- set unique_key = arg_dict['unique_key'] -%}
     {%- set column = config.require('window_column') -%}
-    {%- set start = window_start(config.get('window_date_column') or column) -%}
+    {%- set date_column = config.get('window_date_column') or column -%}
+    {%- set start = window_start(date_column) -%}
     {%- set columns = arg_dict['dest_columns'] | map(attribute='name') | map('lower') | list -%}
     {%- set dest_cols_csv = get_quoted_csv(columns) -%}
     {%- set compared = columns | reject('equalto', unique_key) | list -%}
@@ -30,8 +31,8 @@
     {%- set window_keys = 'select existing.' ~ unique_key ~ ' from ' ~ target ~ ' as existing where ' ~ target_in_window -%}
     {%- set outside_keys = 'select new.' ~ unique_key ~ ' from ' ~ source ~ ' as new where not ' ~ new_in_window -%}
     {%- set log_name = config.get('changed_dates_log') -%}
-    {%- set returning_old = ' returning existing.' ~ (config.get('window_date_column') or column) ~ ' as changed_date' -%}
-    {%- set returning_new = ' returning ' ~ (config.get('window_date_column') or column) ~ ' as changed_date' -%}
+    {%- set returning_old = ' returning existing.' ~ date_column ~ ' as changed_date' -%}
+    {%- set returning_new = ' returning ' ~ date_column ~ ' as changed_date' -%}
     {%- set delete_in_window -%}
     delete from {{ target }} as existing
     where

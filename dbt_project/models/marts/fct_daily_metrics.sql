@@ -8,7 +8,7 @@
     changed_dates_log='fct_sessions__changed_dates',
     date_column='metric_date',
     pre_hook="{{ prepare_changed_dates_log('fct_sessions__changed_dates', 'consumer') }}",
-    on_schema_change='append_new_columns',
+    on_schema_change='fail',
 ) }}
 
 with
@@ -35,10 +35,7 @@ human_sessions as (
     where
         not is_bot
     {% if is_incremental() -%}
-            and (
-                session_date in (select changed_dates.changed_date from changed_dates)
-                or exists (select from changed_dates where changed_dates.changed_date is null)
-            )
+            and {{ changed_dates_filter('session_date', 'changed_dates') }}
         {%- endif %}
 ),
 
