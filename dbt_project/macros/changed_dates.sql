@@ -13,9 +13,9 @@
     )) }}
 {%- endmacro %}
 
-{% macro prepare_changed_dates_log(log_name, role) -%}
-    {#- Pre-hook of the producer (role='producer') and the consumer (role='consumer'): creates the
-        log if missing and locks it until the model's transaction ends, so the consumer's read,
+{% macro prepare_changed_dates_log(role) -%}
+    {#- Pre-hook of the producer (role='producer') and the consumer (role='consumer') of the log
+        their `changed_dates_log` config names: creates the log if missing and locks it until the model's transaction ends, so the consumer's read,
         rebuild and emptying see the same rows. A log that has to be created starts with the
         null row: what changed before it existed is unknown (a warehouse built before the log,
         a dropped log, a restore without it). A producer built completely (first build, full
@@ -24,7 +24,7 @@
     {%- if role not in ('producer', 'consumer') -%}
         {{ exceptions.raise_compiler_error("prepare_changed_dates_log: role must be 'producer' or 'consumer', got " ~ role) }}
     {%- endif -%}
-    {%- set log = changed_dates_log(log_name) -%}
+    {%- set log = changed_dates_log(config.require('changed_dates_log')) -%}
     do $changed_dates_log$
     begin
         if to_regclass('{{ log.include(database=false) }}') is null then

@@ -7,7 +7,7 @@
     incremental_strategy='replace_changed_dates',
     changed_dates_log='fct_sessions__changed_dates',
     date_column='metric_date',
-    pre_hook="{{ prepare_changed_dates_log('fct_sessions__changed_dates', 'consumer') }}",
+    pre_hook="{{ prepare_changed_dates_log('consumer') }}",
     on_schema_change='fail',
 ) }}
 
@@ -21,8 +21,8 @@ sessions as (
 
 changed_dates as (
     -- the session dates fct_sessions' builds changed since this model's last build (a null row:
-    -- every date)
-    select * from {{ changed_dates_log('fct_sessions__changed_dates') }}
+    -- every date); config.get, not require: a unit test renders this without the model's config
+    select * from {{ changed_dates_log(config.get('changed_dates_log')) }}
 ),
 
 {% endif %}

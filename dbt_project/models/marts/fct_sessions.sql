@@ -13,7 +13,7 @@
     window_column='session_end_ts',
     window_date_column='session_date',
     changed_dates_log='fct_sessions__changed_dates',
-    pre_hook="{{ prepare_changed_dates_log('fct_sessions__changed_dates', 'producer') }}",
+    pre_hook="{{ prepare_changed_dates_log('producer') }}",
     on_schema_change='append_new_columns',
     event_time='session_start_ts',
     indexes=[
