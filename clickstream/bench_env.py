@@ -248,28 +248,73 @@ def database_dsn(dsn: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
-@contextmanager
-def throwaway_database(server_dsn: str, label: str) -> Iterator[str]:
-    """Create ``clickstream_bench_<label>_<random>`` on the server, yield its DSN, drop it."""
-    name = f"clickstream_bench_{label}_{uuid.uuid4().hex[:8]}"
+def _admin_execute(server_dsn: str, *statements: tuple[str, tuple[Any, ...]]) -> None:
+    """Run statements in autocommit on the server's maintenance connection (database DDL)."""
     admin = connect(server_dsn)
     admin.autocommit = True
     try:
         with admin.cursor() as cur:
-            cur.execute(f'create database "{name}"')
+            for statement, params in statements:
+                cur.execute(statement, params)
     finally:
         admin.close()
+
+
+def _copy_database_sql(name: str, template: str) -> list[tuple[str, tuple[Any, ...]]]:
+    """End the template's other sessions (PostgreSQL copies only a database nobody is
+    connected to; a finished dbt run or load may leave an idle one behind), then copy it."""
+    return [
+        (
+            "select pg_terminate_backend(pid) from pg_stat_activity "
+            "where datname = %s and pid <> pg_backend_pid()",
+            (template,),
+        ),
+        (f'create database "{name}" template "{template}"', ()),
+    ]
+
+
+@contextmanager
+def database_snapshot(server_dsn: str, dsn: str) -> Iterator[Callable[[], None]]:
+    """Keep a copy of ``dsn``'s database as it is now; yield ``restore()``, which puts the
+    database back into that state (dropped, then copied from the snapshot). The snapshot is
+    dropped on exit.
+
+    A repeated measurement of work that changes the database (a daily build meeting the day's
+    arrivals) then starts each repeat from the same state, as the first one did: a repeat run
+    on the state the previous repeat left would time a re-run with nothing new.
+    """
+    name = urlsplit(dsn).path.lstrip("/")
+    snapshot = f"{name}_snapshot"
+    _admin_execute(
+        server_dsn,
+        (f'drop database if exists "{snapshot}" with (force)', ()),
+        *_copy_database_sql(snapshot, name),
+    )
+
+    def restore() -> None:
+        _admin_execute(
+            server_dsn,
+            (f'drop database if exists "{name}" with (force)', ()),
+            *_copy_database_sql(name, snapshot),
+        )
+        logger.debug("bench: database %s restored from its snapshot", name)
+
+    try:
+        yield restore
+    finally:
+        _admin_execute(server_dsn, (f'drop database if exists "{snapshot}" with (force)', ()))
+
+
+@contextmanager
+def throwaway_database(server_dsn: str, label: str) -> Iterator[str]:
+    """Create ``clickstream_bench_<label>_<random>`` on the server, yield its DSN, drop it."""
+    name = f"clickstream_bench_{label}_{uuid.uuid4().hex[:8]}"
+    _admin_execute(server_dsn, (f'create database "{name}"', ()))
     logger.info("benchmark database %s on %s", name, redact_dsn(server_dsn))
     try:
         yield database_dsn(server_dsn, name)
     finally:
-        admin = connect(server_dsn)
-        admin.autocommit = True
-        try:
-            with admin.cursor() as cur:
-                cur.execute(f'drop database if exists "{name}" with (force)')
-        finally:
-            admin.close()
+        _admin_execute(server_dsn, (f'drop database if exists "{name}" with (force)', ()))
 
 
 @contextmanager

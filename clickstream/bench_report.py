@@ -540,7 +540,8 @@ def _section_dbt(data: dict[str, Any]) -> list[str]:
         f"{_n(data.get('events_per_day'))} events/day. Incremental = `dbt build` with the "
         "[D-L, D+2) window after staging and loading day D on a warehouse built for D-1 (the "
         "day's arrivals are new to it, as in production); full refresh = the same with "
-        "`--full-refresh`.",
+        "`--full-refresh`. With repeats, every repeat's daily build starts from a copy of the "
+        "database as that load left it.",
         "",
     ]
     overhead = [
