@@ -507,7 +507,11 @@ def warehouse_env(ctx: typer.Context) -> None:
 @app.command()
 @friendly_errors
 def doctor(ctx: typer.Context) -> None:
-    """Check Java, Spark, PostgreSQL and dbt versions and connectivity."""
+    """Check Java, Spark, PostgreSQL and dbt versions and connectivity.
+
+    Exits with 0 when every check passes and with 2, like any other problem the user can fix,
+    when one fails (each failed row says what to do).
+    """
     from clickstream.doctor import run_checks
 
     checks = run_checks(_settings(ctx))
@@ -518,7 +522,7 @@ def doctor(ctx: typer.Context) -> None:
         table.add_row(check.name, "[green]ok[/]" if check.ok else "[red]FAIL[/]", check.detail)
     out.print(table)
     if not all(check.ok for check in checks):
-        raise typer.Exit(1)
+        raise typer.Exit(2)
 
 
 @app.command("warm-up")

@@ -14,6 +14,7 @@ from clickstream.cli import app
 from clickstream.config import Settings, parse_date, validate_identifier
 from clickstream.docs_server import make_server
 from clickstream.errors import ConfigError, JavaMissingError, PortInUseError
+from tests.conftest import ADMIN_DSN
 
 runner = CliRunner()
 
@@ -148,6 +149,15 @@ def test_a_dsn_that_is_not_a_postgresql_url_is_one_clear_error_for_every_command
     result = invoke("--pg-dsn", dsn, *command)
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.postgres
+def test_doctor_reports_a_missing_database_and_exits_like_every_user_fixable_problem() -> None:
+    result = invoke("--pg-dsn", f"{ADMIN_DSN.rsplit('/', 1)[0]}/no_such_database_here", "doctor")
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "FAIL" in text and "no_such_database_here" in text
     assert "Traceback" not in result.output
 
 
