@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -606,6 +607,57 @@ def test_a_log_created_anew_makes_the_metrics_rebuild_every_date(
     assert table_rows(scratch_warehouse, "marts.fct_daily_metrics") == table_rows(
         warehouse["dsn"], "marts.fct_daily_metrics"
     )
+
+
+def test_a_build_that_finds_the_log_being_created_waits_for_it_instead_of_failing(
+    scratch_warehouse: str, dbt_target: Path
+) -> None:
+    """Two first builds at once: while one has created the log but not committed, the other
+    finds no log. It must wait on the log's creation lock and then use that log, not create
+    a second table and fail on the duplicate name."""
+    import threading
+
+    with psycopg2.connect(scratch_warehouse) as conn, conn.cursor() as cur:
+        cur.execute(f"drop table {CHANGED_DATES_LOG}")
+    log = '"marts"."fct_sessions__changed_dates"'
+    first = psycopg2.connect(scratch_warehouse)
+    outcome: dict[str, Any] = {}
+    try:
+        with first.cursor() as cur:  # the other build, its create not yet committed
+            cur.execute(
+                "select pg_advisory_xact_lock("
+                "hashtext('clickstream.changed_dates_log'), hashtext(%s))",
+                (log,),
+            )
+            cur.execute(f"create table {log} (changed_date date)")
+            cur.execute(f"insert into {log} values (null)")
+
+        def build() -> None:
+            outcome["result"] = run_dbt(
+                scratch_warehouse, _window_run("fct_sessions"), target_path=dbt_target, check=False
+            )
+
+        builder = threading.Thread(target=build)
+        builder.start()
+        waiting = 0
+        for _ in range(600):  # until the build's pre-hook waits on the creation lock
+            waiting = query(
+                scratch_warehouse,
+                "select count(*) from pg_stat_activity where datname = current_database() "
+                "and wait_event_type = 'Lock' and wait_event = 'advisory'",
+            )[0][0]
+            if waiting or not builder.is_alive():
+                break
+            time.sleep(0.1)
+        assert waiting == 1, "the build did not wait for the log being created"
+        first.commit()
+    finally:
+        first.close()
+    builder.join(timeout=300)
+    statuses = {node.name: node.status for node in outcome["result"].nodes}
+    assert statuses["fct_sessions"] == "success" and set(statuses.values()) == {"success"}
+    # the log that build found, with the null row it was created with and the build's dates
+    assert None in _changed_dates(scratch_warehouse)
 
 
 def test_daily_metrics_rebuild_exactly_the_logged_dates(

@@ -20,13 +20,17 @@
         null row: what changed before it existed is unknown (a warehouse built before the log,
         a dropped log, a restore without it). A producer built completely (first build, full
         refresh) marks every date changed; a consumer built completely reads every producer
-        row, so starts from an empty log. -#}
+        row, so starts from an empty log. The check and the create run under a transaction
+        advisory lock on the log's name (changed_dates_log_lock_keys): a second build that
+        finds no log while the first one's create is uncommitted waits for it, then finds the
+        log, instead of failing on a duplicate table. -#}
     {%- if role not in ('producer', 'consumer') -%}
         {{ exceptions.raise_compiler_error("prepare_changed_dates_log: role must be 'producer' or 'consumer', got " ~ role) }}
     {%- endif -%}
     {%- set log = changed_dates_log(config.require('changed_dates_log')) -%}
     do $changed_dates_log$
     begin
+        perform pg_advisory_xact_lock({{ changed_dates_log_lock_keys(log) }});
         if to_regclass('{{ log.include(database=false) }}') is null then
             create table {{ log }} (changed_date date);
             comment on table {{ log }} is 'Dates whose rows the producing model changed since the consuming model last rebuilt them (null: every date); written and emptied by dbt (macros/changed_dates.sql)';
@@ -42,6 +46,12 @@
     delete from {{ log }};
         {%- endif %}
     {%- endif %}
+{%- endmacro %}
+
+{% macro changed_dates_log_lock_keys(log) -%}
+    {#- The two keys of the transaction advisory lock that serialises creating the log `log` (a
+        Relation): a key of this project's change logs, and the log's schema-qualified name. -#}
+    hashtext('clickstream.changed_dates_log'), hashtext('{{ log.include(database=false) }}')
 {%- endmacro %}
 
 {% macro changed_dates_filter(column, changed_dates) -%}
