@@ -36,7 +36,7 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 _FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 _RUN_LOCK = threading.Lock()
 
-WINDOW_VARS = ("window_start", "window_end", "lateness_days")
+WINDOW_VARS = ("window_start", "window_end", "lateness_days", "late_days_by_device")
 """The settings of the incremental window, passed to dbt as ``CLICKSTREAM_DBT_<NAME>``."""
 
 DAILY_SELECTOR = "daily_build"
@@ -363,6 +363,9 @@ def build_day_args(
         "window_start": (day - dt.timedelta(days=lateness_days)).isoformat(),
         "window_end": (day + dt.timedelta(days=2)).isoformat(),
         "lateness_days": lateness_days,
+        # the window's late days [D-L, D) hold only the late arrivals of day D: the models that
+        # support it rebuild there only the devices those touched (late_days_end macro)
+        "late_days_by_device": True,
     }
     # unit tests check SQL logic on fixed fixtures, not the day's data: CI runs them, a daily
     # build would only pay for them (dbt's own advice for production runs)

@@ -81,6 +81,7 @@ def test_daily_build_reprocesses_every_partition_the_load_replaced() -> None:
         "window_start": "2024-03-07",
         "window_end": "2024-03-12",
         "lateness_days": 3,
+        "late_days_by_device": True,
     }
     assert "--full-refresh" not in args
     assert "--full-refresh" in build_day_args(dt.date(2024, 3, 10), 3, full_refresh=True)

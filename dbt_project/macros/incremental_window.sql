@@ -42,6 +42,19 @@
     {%- endif -%}
 {%- endmacro %}
 
+{% macro late_days_end() -%}
+    {#- The end of the window's late days, D = window_start + lateness_days, as a date
+        expression, when the window is a daily build's (build_day sets late_days_by_device);
+        none otherwise, so a window given by hand (a backfill) is rebuilt whole. In a daily
+        build the late days [D-L, D) change only where day D's late arrivals land, so models
+        with `window_partial_key` rebuild there only the devices those touched. -#}
+    {%- set start = window_date('window_start') -%}
+    {%- if start and (window_setting('late_days_by_device') or '') | lower == 'true' -%}
+        {{ return('(' ~ start ~ ' + ' ~ lateness_days() ~ ')') }}
+    {%- endif -%}
+    {{ return(none) }}
+{%- endmacro %}
+
 {% macro window_end() -%}
     {#- Exclusive end of the reprocessed window (D + 2); open-ended when not given. -#}
     {{ return(window_date('window_end') or "date '9999-12-31'") }}

@@ -6,7 +6,11 @@
         devices). Scoped rows the new rows repeat exactly are kept; the others are deleted and
         the new rows not left in the table inserted: the same rows as a delete+insert of the
         whole scope, with a fraction of the writes and index updates (most of a window is
-        unchanged from yesterday's build). `window_date_column` (default: window_column) is what
+        unchanged from yesterday's build). With `window_partial_key` (a column, e.g. anonymous_id)
+        and a daily build's window (late_days_end), the scope on the late days [start, D) is
+        only the rows of the key values the new rows of those days hold: the model rebuilds
+        there only what the late arrivals touched, and must emit every row of such a key
+        (rows it leaves out are deleted). `window_date_column` (default: window_column) is what
         the window start is derived from when no window is given. With `changed_dates_log`, the
         `window_date_column` value of every row deleted or inserted goes to that log too
         (macros/changed_dates.sql), for a model that rebuilds only the dates that changed. -#}
@@ -19,7 +23,18 @@
     {%- set columns = arg_dict['dest_columns'] | map(attribute='name') | map('lower') | list -%}
     {%- set dest_cols_csv = get_quoted_csv(columns) -%}
     {%- set compared = columns | reject('equalto', unique_key) | list -%}
-    {%- set target_in_window = 'existing.' ~ column ~ ' >= ' ~ start ~ ' and existing.' ~ column ~ ' < ' ~ window_end() -%}
+    {%- set partial_key = config.get('window_partial_key') -%}
+    {%- set late_end = late_days_end() if partial_key else none -%}
+    {%- if late_end -%}
+        {#- the late days' rows are in scope only for the `window_partial_key` values (devices)
+            the new rows of those days hold: every other row there is left as it is, unless a
+            new row carries its key (the by-key path below) -#}
+        {%- set target_in_window = '(existing.' ~ column ~ ' >= ' ~ late_end ~ ' and existing.' ~ column ~ ' < ' ~ window_end()
+            ~ ' or existing.' ~ column ~ ' >= ' ~ start ~ ' and existing.' ~ column ~ ' < ' ~ late_end
+            ~ ' and existing.' ~ partial_key ~ ' in (select new.' ~ partial_key ~ ' from ' ~ source ~ ' as new where new.' ~ column ~ ' >= ' ~ start ~ ' and new.' ~ column ~ ' < ' ~ late_end ~ '))' -%}
+    {%- else -%}
+        {%- set target_in_window = 'existing.' ~ column ~ ' >= ' ~ start ~ ' and existing.' ~ column ~ ' < ' ~ window_end() -%}
+    {%- endif -%}
     {%- set new_in_window = 'coalesce(new.' ~ column ~ ' >= ' ~ start ~ ' and new.' ~ column ~ ' < ' ~ window_end() ~ ', false)' -%}
     {%- set values = namespace(new=[], existing=[]) -%}
     {%- for name in compared -%}
