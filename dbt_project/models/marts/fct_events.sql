@@ -42,6 +42,13 @@ identities as (
 
 {% if late_end -%}
 
+recent_users as (
+    -- users with a version that starts in the window: their events there may change version
+    select users.user_id
+    from users
+    where users.valid_from >= cast({{ window_start() }} as timestamp)
+),
+
 late_devices as (
     -- a daily build's late days [D-L, D) differ from the table only for the devices with an
     -- event that arrived since the table's last build (at 30 days x 20K events a day: ~90
@@ -62,11 +69,7 @@ late_devices as (
                 from {{ this }} as existing
                 where existing.event_date >= {{ window_start() }} and existing.event_date < {{ window_end() }}
             )
-            or events.logged_user_id in (
-                select users.user_id
-                from users
-                where users.valid_from >= cast({{ window_start() }} as timestamp)
-            )
+            or events.logged_user_id in (select recent_users.user_id from recent_users)
             or events.product_id in (
                 select products.product_id
                 from products
@@ -77,11 +80,7 @@ late_devices as (
     -- the devices stitched to such a user (an event's user is its login, else its device's)
     select identities.anonymous_id
     from identities
-    where identities.user_id in (
-        select users.user_id
-        from users
-        where users.valid_from >= cast({{ window_start() }} as timestamp)
-    )
+    where identities.user_id in (select recent_users.user_id from recent_users)
 ),
 
 {% endif -%}
