@@ -260,6 +260,11 @@ def _admin_execute(server_dsn: str, *statements: tuple[str, tuple[Any, ...]]) ->
         admin.close()
 
 
+def _drop_database_sql(name: str) -> tuple[str, tuple[Any, ...]]:
+    """Drop database ``name`` if it exists, ending its sessions first (``with (force)``)."""
+    return (f'drop database if exists "{name}" with (force)', ())
+
+
 def _copy_database_sql(name: str, template: str) -> list[tuple[str, tuple[Any, ...]]]:
     """End the template's other sessions (PostgreSQL copies only a database nobody is
     connected to; a finished dbt run or load may leave an idle one behind), then copy it."""
@@ -287,14 +292,14 @@ def database_snapshot(server_dsn: str, dsn: str) -> Iterator[Callable[[], None]]
     snapshot = f"{name}_snapshot"
     _admin_execute(
         server_dsn,
-        (f'drop database if exists "{snapshot}" with (force)', ()),
+        _drop_database_sql(snapshot),
         *_copy_database_sql(snapshot, name),
     )
 
     def restore() -> None:
         _admin_execute(
             server_dsn,
-            (f'drop database if exists "{name}" with (force)', ()),
+            _drop_database_sql(name),
             *_copy_database_sql(name, snapshot),
         )
         logger.debug("bench: database %s restored from its snapshot", name)
@@ -302,7 +307,7 @@ def database_snapshot(server_dsn: str, dsn: str) -> Iterator[Callable[[], None]]
     try:
         yield restore
     finally:
-        _admin_execute(server_dsn, (f'drop database if exists "{snapshot}" with (force)', ()))
+        _admin_execute(server_dsn, _drop_database_sql(snapshot))
 
 
 @contextmanager
@@ -314,7 +319,7 @@ def throwaway_database(server_dsn: str, label: str) -> Iterator[str]:
     try:
         yield database_dsn(server_dsn, name)
     finally:
-        _admin_execute(server_dsn, (f'drop database if exists "{name}" with (force)', ()))
+        _admin_execute(server_dsn, _drop_database_sql(name))
 
 
 @contextmanager
