@@ -42,46 +42,8 @@ identities as (
 
 {% if late_end -%}
 
-recent_users as (
-    -- users with a version that starts in the window: their events there may change version
-    select users.user_id
-    from users
-    where users.valid_from >= cast({{ window_start() }} as timestamp)
-),
-
-late_devices as (
-    -- a daily build's late days [D-L, D) differ from the table only for the devices with an
-    -- event that arrived since the table's last build (at 30 days x 20K events a day: ~90
-    -- events of the ~60K there), or with an event of a user or product whose version starts in
-    -- the window: only those devices' events there are rebuilt (replace_window's
-    -- window_partial_key), the other ~98% are left as they are. Only raw columns are read, so
-    -- the planner drops the view's joins (both unique).
-    select events.anonymous_id
-    from events
-    where
-        events.event_date >= {{ window_start() }}
-        and events.event_date < {{ late_end }}
-        and (
-            -- since the last build: after the latest arrival the table's window holds (a
-            -- re-run of day D, or a build of an older day, rebuilds from that day's arrivals on)
-            events.arrival_date >= (
-                select least({{ late_end }}, coalesce(max(existing.arrival_date) + 1, {{ window_start() }}))
-                from {{ this }} as existing
-                where existing.event_date >= {{ window_start() }} and existing.event_date < {{ window_end() }}
-            )
-            or events.logged_user_id in (select recent_users.user_id from recent_users)
-            or events.product_id in (
-                select products.product_id
-                from products
-                where products.valid_from >= cast({{ window_start() }} as timestamp)
-            )
-        )
-    union
-    -- the devices stitched to such a user (an event's user is its login, else its device's)
-    select identities.anonymous_id
-    from identities
-    where identities.user_id in (select recent_users.user_id from recent_users)
-),
+-- the devices touched since the table's last build: only their late-day events are rebuilt
+{{ late_devices('arrival_date', 'event_date', products='products') }},
 
 {% endif -%}
 
@@ -121,10 +83,11 @@ window_events as (
     where
         event_date >= {{ window_start() }} and event_date < {{ window_end() }}
         {% if late_end -%}
-        -- on the late days, only the late devices' events (the range above prunes partitions)
+        -- on the late days, only the late devices' events (the range above prunes partitions;
+        -- a list, which the planner pushes into the view below its joins, as in fct_sessions)
         and (
             event_date >= {{ late_end }}
-            or anonymous_id in (select late_devices.anonymous_id from late_devices)
+            or anonymous_id = any(array(select late_devices.anonymous_id from late_devices))
         )
         {%- endif %}
 ),

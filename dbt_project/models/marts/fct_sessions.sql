@@ -1,10 +1,11 @@
 -- fct_sessions: one row per session (grain: session_id), aggregated from int_events__stitched -
 -- not from fct_events, so both facts build side by side. Incremental:
--- every session with an event in [D-L, D+2) is rebuilt from its events; the older sessions of
--- devices the window re-stitched only change user, so they are re-stitched from their own rows;
--- plus the older sessions of the same users whose is_first_session flag that changes
--- (replace_window strategy), logging the session dates it changes for fct_daily_metrics. See
--- the model docs.
+-- every session with an event in [D, D+2) is rebuilt from its events, and on the late days
+-- [D-L, D) those of the devices touched since the last build (the whole window in a backfill);
+-- the older sessions of devices the window re-stitched only change user, so they are
+-- re-stitched from their own rows; plus the older sessions of the same users whose
+-- is_first_session flag that changes (replace_window strategy), logging the session dates it
+-- changes for fct_daily_metrics. See the model docs.
 -- depends_on: {{ ref('int_identity__stitched') }}
 {{ config(
     materialized='incremental',
@@ -12,6 +13,7 @@
     unique_key='session_id',
     window_column='session_end_ts',
     window_date_column='session_date',
+    window_partial_key='anonymous_id',
     changed_dates_log='fct_sessions__changed_dates',
     pre_hook="{{ prepare_changed_dates_log('producer') }}",
     on_schema_change='append_new_columns',
@@ -35,35 +37,57 @@ users as (
 
 {% if is_incremental() %}
 
+{%- set late_end = late_days_end() %}
+
 identities as not materialized (
     -- not materialized: probed through its index for the few re-stitched devices
     select * from {{ ref('int_identity__stitched') }}
 ),
 
-{#- a table built before last_logged_user_id existed gets it appended (on_schema_change) after
-    this query: until then its sessions read as anonymous at their end (a unit test's `this` is
-    its fixture, a string) -#}
+{% if late_end -%}
+
+-- the devices touched since the table's last build: only their late-day sessions are rebuilt
+{{ late_devices('last_arrival_date', 'session_end_ts') }},
+
+{% endif -%}
+
+{#- a table built before these columns existed gets them appended (on_schema_change) after
+    this query: until then its sessions read as anonymous at their end, and of an unknown last
+    arrival (which rebuilds every late day) (a unit test's `this` is its fixture, a string) -#}
 {%- set existing_columns = [] if this is string
     else adapter.get_columns_in_relation(this) | map(attribute='name') | list %}
+{%- set appended_columns = {'last_logged_user_id': 'text', 'last_arrival_date': 'date'} %}
 
 existing_sessions as not materialized (
     select
         *,
-        -- outside the replace_window strategy's scope, so left as they are unless re-emitted
-        (
-            session_end_ts < cast({{ window_start('session_date') }} as timestamp)
-            or session_end_ts >= cast({{ window_end() }} as timestamp)
-        ) as ends_outside_window{% if existing_columns and 'last_logged_user_id' not in existing_columns %},
-        cast(null as text) as last_logged_user_id
-        {%- endif %}
+        -- not rebuilt from their events by this run: outside the replace_window strategy's
+        -- scope (or, on a daily build's late days, of an untouched device), so left as they
+        -- are unless re-emitted
+        not (
+            session_end_ts >= cast({{ late_end or window_start('session_date') }} as timestamp)
+            and session_end_ts < cast({{ window_end() }} as timestamp)
+            {%- if late_end %}
+            or session_end_ts >= cast({{ window_start('session_date') }} as timestamp)
+            and session_end_ts < cast({{ late_end }} as timestamp)
+            and anonymous_id in (select late_devices.anonymous_id from late_devices)
+            {%- endif %}
+        ) as is_kept
+        {%- for column, data_type in appended_columns.items()
+            if existing_columns and column not in existing_columns %},
+        cast(null as {{ data_type }}) as {{ column }}
+        {%- endfor %}
     from {{ this }}
 ),
 
 boundary_sessions as (
-    -- the sessions reaching into the window from before its start (or past its end, in a
-    -- backfill): a session's events lie at most 30 minutes apart, so each has an event dated
-    -- the window's first day (or the day after its last) with a start before that midnight.
-    -- Two partitions read for them, where a list of the window's session ids read five.
+    -- the sessions reaching into the rebuilt days from before them (or past the window's end,
+    -- in a backfill): a session's events lie at most 30 minutes apart, so each has an event
+    -- dated the first rebuilt day (or the day after the window) with a start before that
+    -- midnight. Two or three partitions read for them, where a list of the window's session
+    -- ids read five. Lists (`= any(array(...))`), not `in (select ...)`: PostgreSQL pushes no
+    -- condition holding a subquery into the staging view, so its joins ran for every event of
+    -- the partitions read, and the late days' whole 60K where a few hundred are in scope.
     select
         session_id,
         session_start_ts
@@ -72,7 +96,17 @@ boundary_sessions as (
         (
             event_date = {{ window_start('session_date') }}
             and session_start_ts < cast({{ window_start('session_date') }} as timestamp)
+            {%- if late_end %}
+            and anonymous_id = any(array(select late_devices.anonymous_id from late_devices))
+            {%- endif %}
         )
+        {%- if late_end %}
+        or (
+            -- every device's sessions reaching into day D
+            event_date = {{ late_end }}
+            and session_start_ts < cast({{ late_end }} as timestamp)
+        )
+        {%- endif %}
         or (
             event_date = {{ window_end() }}
             and session_start_ts < cast({{ window_end() }} as timestamp)
@@ -101,13 +135,14 @@ restitched_sessions as (
             where restitched_devices.is_restitched
         ))
         and existing_sessions.session_id not in (select boundary_sessions.session_id from boundary_sessions)
-        and existing_sessions.ends_outside_window
+        and existing_sessions.is_kept
 ),
 
 scoped_events as (
-    -- every session with an event in the window, whole: the window's events, plus the
-    -- boundary sessions' events outside it, read from the earliest of their starts on
-    -- (partitions pruned at run time), in one pass
+    -- every session with an event in the rebuilt days, whole: their events, plus the boundary
+    -- sessions' events outside them, read from the earliest of their starts on (partitions
+    -- pruned at run time), in one pass; lists again, so the raw rows are filtered before the
+    -- view's joins
     select *
     from events
     where
@@ -116,8 +151,15 @@ scoped_events as (
             (select cast(min(boundary_sessions.session_start_ts) as date) from boundary_sessions)
         )
         and (
-            (event_date >= {{ window_start('session_date') }} and event_date < {{ window_end() }})
-            or session_id in (select boundary_sessions.session_id from boundary_sessions)
+            (event_date >= {{ late_end or window_start('session_date') }} and event_date < {{ window_end() }})
+            {%- if late_end %}
+            or (
+                event_date >= {{ window_start('session_date') }}
+                and event_date < {{ late_end }}
+                and anonymous_id = any(array(select late_devices.anonymous_id from late_devices))
+            )
+            {%- endif %}
+            or session_id = any(array(select boundary_sessions.session_id from boundary_sessions))
         )
 ),
 
@@ -138,6 +180,7 @@ aggregated as (
             where user_id is not null
         ) as users_latest_first,
         max(source_session_id) as source_session_id,
+        max(arrival_date) as last_arrival_date,
         min(event_ts) as session_start_ts,
         max(event_ts) as session_end_ts,
         -- every page of the session, latest first: the exit page first, the landing page last
@@ -196,6 +239,7 @@ sessions as (
         cast(session_start_ts as date) as session_date,
         cast({{ date_key('session_start_ts') }} as integer) as date_key,
         cast(extract(epoch from session_end_ts - session_start_ts) as integer) as duration_seconds,
+        cast(last_arrival_date as date) as last_arrival_date,
 
         -- counts
         cast(event_count as integer) as event_count,
@@ -246,6 +290,7 @@ sessions as (
         session_date,
         date_key,
         duration_seconds,
+        last_arrival_date,
 
         -- counts
         event_count,
@@ -291,10 +336,10 @@ affected_user_keys as (
     -- users (or lone devices) of the rebuilt sessions, now and before this run
     select coalesce(user_id, anonymous_id) as user_key from sessions
     union
-    -- before this run: the rebuilt sessions' users, and those of sessions reaching into the
-    -- window that this run does not rebuild: their events vanished (the strategy deletes them)
-    -- or lie past the window (a backfill); none daily, and a wider set of users is only more
-    -- flags recomputed.
+    -- before this run: the rebuilt sessions' users, and those of sessions in the rebuilt scope
+    -- (or past the window's end, in a backfill) that this run does not rebuild: their events
+    -- vanished (the strategy deletes them) or lie past the window; none daily, and a wider set
+    -- of users is only more flags recomputed.
     -- One scan with a hashed list, not a join or an anti join with the window's ids: planned
     -- on the default estimates of tables without fresh statistics (200 window sessions, few
     -- rows of this table past the window start), the anti join became a nested loop over the
@@ -303,7 +348,8 @@ affected_user_keys as (
     select coalesce(existing_sessions.user_id, existing_sessions.anonymous_id) as user_key
     from existing_sessions
     where
-        existing_sessions.session_end_ts >= cast({{ window_start('session_date') }} as timestamp)
+        not existing_sessions.is_kept
+        or existing_sessions.session_end_ts >= cast({{ window_end() }} as timestamp)
         or existing_sessions.session_id in (select scoped_session_ids.session_id from scoped_session_ids)
 ),
 
@@ -316,7 +362,7 @@ first_session_rescans as (
     where
         existing_sessions.is_first_session
         and (
-            not existing_sessions.ends_outside_window
+            not existing_sessions.is_kept
             or existing_sessions.session_id in (select scoped_session_ids.session_id from scoped_session_ids)
         )
 ),
@@ -336,7 +382,7 @@ kept_sessions as (
     where
         -- hashed lists for the same reason as above
         existing_sessions.session_id not in (select scoped_session_ids.session_id from scoped_session_ids)
-        and existing_sessions.ends_outside_window
+        and existing_sessions.is_kept
         and (
             existing_sessions.is_first_session
             or affected_user_keys.user_key in (select first_session_rescans.user_key from first_session_rescans)
@@ -382,6 +428,7 @@ rebuilt as (
         sessions.session_date,
         sessions.date_key,
         sessions.duration_seconds,
+        sessions.last_arrival_date,
 
         -- counts
         sessions.event_count,
@@ -424,52 +471,12 @@ rebuilt as (
 
 {% if is_incremental() %}
 
-flipped as (
-    -- kept sessions whose is_first_session the rebuilt ones change, re-emitted with the new flag
+flip_flags as (
+    -- kept sessions whose is_first_session the rebuilt ones change: their new flag
     select
-        -- ids
         kept_sessions.session_id,
         kept_sessions.anonymous_id,
-        kept_sessions.user_id,
-        kept_sessions.last_logged_user_id,
-        kept_sessions.user_sk,
-        kept_sessions.source_session_id,
-
-        -- timestamps
-        kept_sessions.session_start_ts,
         kept_sessions.session_end_ts,
-        kept_sessions.session_date,
-        kept_sessions.date_key,
-        kept_sessions.duration_seconds,
-
-        -- counts
-        kept_sessions.event_count,
-        kept_sessions.page_view_count,
-        kept_sessions.product_view_count,
-
-        -- pages
-        kept_sessions.landing_page_path,
-        kept_sessions.exit_page_path,
-
-        -- attribution
-        kept_sessions.channel_key,
-        kept_sessions.channel,
-        kept_sessions.device_key,
-        kept_sessions.device_type,
-
-        -- funnel
-        kept_sessions.is_bounce,
-        kept_sessions.has_product_view,
-        kept_sessions.has_add_to_cart,
-        kept_sessions.has_checkout,
-        kept_sessions.is_converted,
-
-        -- measures
-        kept_sessions.order_count,
-        kept_sessions.revenue,
-
-        -- flags
-        kept_sessions.is_bot,
         kept_sessions.session_start_ts = first_sessions.first_session_start_ts as is_first_session
     from kept_sessions
     inner join first_sessions
@@ -479,10 +486,83 @@ flipped as (
         is distinct from (kept_sessions.session_start_ts = first_sessions.first_session_start_ts)
 ),
 
+reemitted as (
+    -- the flipped sessions with their new flag.{% if late_end %} On a daily build's late days the
+    -- strategy replaces the sessions of the devices with a row there, so a flipped session
+    -- there brings its device's other kept sessions of those days, as they are.{% endif %}
+    select
+        -- ids
+        existing_sessions.session_id,
+        existing_sessions.anonymous_id,
+        existing_sessions.user_id,
+        existing_sessions.last_logged_user_id,
+        existing_sessions.user_sk,
+        existing_sessions.source_session_id,
+
+        -- timestamps
+        existing_sessions.session_start_ts,
+        existing_sessions.session_end_ts,
+        existing_sessions.session_date,
+        existing_sessions.date_key,
+        existing_sessions.duration_seconds,
+        existing_sessions.last_arrival_date,
+
+        -- counts
+        existing_sessions.event_count,
+        existing_sessions.page_view_count,
+        existing_sessions.product_view_count,
+
+        -- pages
+        existing_sessions.landing_page_path,
+        existing_sessions.exit_page_path,
+
+        -- attribution
+        existing_sessions.channel_key,
+        existing_sessions.channel,
+        existing_sessions.device_key,
+        existing_sessions.device_type,
+
+        -- funnel
+        existing_sessions.is_bounce,
+        existing_sessions.has_product_view,
+        existing_sessions.has_add_to_cart,
+        existing_sessions.has_checkout,
+        existing_sessions.is_converted,
+
+        -- measures
+        existing_sessions.order_count,
+        existing_sessions.revenue,
+
+        -- flags
+        existing_sessions.is_bot,
+        coalesce(flip_flags.is_first_session, existing_sessions.is_first_session) as is_first_session
+    from existing_sessions
+    left join flip_flags
+        on existing_sessions.session_id = flip_flags.session_id
+    where
+        -- lists: the primary key and anonymous_id indexes find the few rows
+        existing_sessions.session_id = any(array(select flip_flags.session_id from flip_flags))
+        {%- if late_end %}
+        or (
+            existing_sessions.anonymous_id = any(array(
+                select flip_flags.anonymous_id
+                from flip_flags
+                where
+                    flip_flags.session_end_ts >= cast({{ window_start('session_date') }} as timestamp)
+                    and flip_flags.session_end_ts < cast({{ late_end }} as timestamp)
+            ))
+            and existing_sessions.session_end_ts >= cast({{ window_start('session_date') }} as timestamp)
+            and existing_sessions.session_end_ts < cast({{ late_end }} as timestamp)
+            and existing_sessions.is_kept
+            and existing_sessions.session_id not in (select scoped_session_ids.session_id from scoped_session_ids)
+        )
+        {%- endif %}
+),
+
 final as (
     select * from rebuilt
     union all
-    select * from flipped
+    select * from reemitted
 )
 
 {% else %}
