@@ -84,10 +84,10 @@ window_events as (
         event_date >= {{ window_start() }} and event_date < {{ window_end() }}
         {% if late_end -%}
         -- on the late days, only the late devices' events (the range above prunes partitions;
-        -- a list, which the planner pushes into the view below its joins, as in fct_sessions)
+        -- is_late_device is a list, which the planner pushes into the view below its joins)
         and (
             event_date >= {{ late_end }}
-            or anonymous_id = any(array(select late_devices.anonymous_id from late_devices))
+            or {{ is_late_device('anonymous_id') }}
         )
         {%- endif %}
 ),
@@ -141,7 +141,7 @@ restitched_events as (
         and not (
             existing.event_date >= {{ window_start() }}
             and existing.event_date < {{ late_end }}
-            and existing.anonymous_id in (select late_devices.anonymous_id from late_devices)
+            and {{ is_late_device('existing.anonymous_id', as_list=false) }}
         )
         {%- else -%}
         and not (existing.event_date >= {{ window_start() }} and existing.event_date < {{ window_end() }})

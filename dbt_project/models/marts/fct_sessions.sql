@@ -70,7 +70,7 @@ existing_sessions as not materialized (
             {%- if late_end %}
             or session_end_ts >= cast({{ window_start('session_date') }} as timestamp)
             and session_end_ts < cast({{ late_end }} as timestamp)
-            and anonymous_id in (select late_devices.anonymous_id from late_devices)
+            and {{ is_late_device('anonymous_id', as_list=false) }}
             {%- endif %}
         ) as is_kept
         {%- for column, data_type in appended_columns.items()
@@ -85,9 +85,8 @@ boundary_sessions as (
     -- in a backfill): a session's events lie at most 30 minutes apart, so each has an event
     -- dated the first rebuilt day (or the day after the window) with a start before that
     -- midnight. Two or three partitions read for them, where a list of the window's session
-    -- ids read five. Lists (`= any(array(...))`), not `in (select ...)`: PostgreSQL pushes no
-    -- condition holding a subquery into the staging view, so its joins ran for every event of
-    -- the partitions read, and the late days' whole 60K where a few hundred are in scope.
+    -- ids read five (is_late_device is a list, which the planner pushes into the staging view
+    -- below its joins).
     select
         session_id,
         session_start_ts
@@ -97,7 +96,7 @@ boundary_sessions as (
             event_date = {{ window_start('session_date') }}
             and session_start_ts < cast({{ window_start('session_date') }} as timestamp)
             {%- if late_end %}
-            and anonymous_id = any(array(select late_devices.anonymous_id from late_devices))
+            and {{ is_late_device('anonymous_id') }}
             {%- endif %}
         )
         {%- if late_end %}
@@ -141,8 +140,8 @@ restitched_sessions as (
 scoped_events as (
     -- every session with an event in the rebuilt days, whole: their events, plus the boundary
     -- sessions' events outside them, read from the earliest of their starts on (partitions
-    -- pruned at run time), in one pass; lists again, so the raw rows are filtered before the
-    -- view's joins
+    -- pruned at run time), in one pass; lists (`= any(array(...))`), not `in (select ...)`,
+    -- which PostgreSQL would not push into the view: its joins ran on every event read
     select *
     from events
     where
@@ -156,7 +155,7 @@ scoped_events as (
             or (
                 event_date >= {{ window_start('session_date') }}
                 and event_date < {{ late_end }}
-                and anonymous_id = any(array(select late_devices.anonymous_id from late_devices))
+                and {{ is_late_device('anonymous_id') }}
             )
             {%- endif %}
             or session_id = any(array(select boundary_sessions.session_id from boundary_sessions))
