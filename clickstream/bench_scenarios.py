@@ -786,7 +786,10 @@ def daily_and_full_builds(
     Every daily build starts from the database as it is now (a snapshot restores it before
     each repeat after the first), so each one meets the day's arrivals for the first time, as
     in production. Run on the state the previous full refresh left, a repeat would time a
-    re-run of the same day with nothing new to build.
+    re-run of the same day with nothing new to build. Every build starts once the page cache
+    was written out (:func:`settle_io`): the first daily build used to start right after the
+    snapshot's copy of the database, and took 4.1 s where the two after a restore and a sync
+    took 3.7 and 3.2 s.
     """
     pairs: list[tuple[T, T]] = []
     with ExitStack() as stack:
@@ -794,8 +797,9 @@ def daily_and_full_builds(
         for repeat in range(max(1, repeats)):
             if repeat and restore is not None:
                 restore()
-                settle_io()
+            settle_io()
             daily = build(False)
+            settle_io()
             pairs.append((daily, build(True)))
     return pairs
 

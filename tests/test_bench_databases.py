@@ -81,6 +81,8 @@ def test_a_single_repeat_builds_in_place_without_a_snapshot(monkeypatch):
         raise AssertionError("one repeat needs no snapshot")
 
     monkeypatch.setattr("clickstream.bench_scenarios.database_snapshot", no_snapshot)
-    calls: list[bool] = []
+    calls: list[bool | str] = []
+    monkeypatch.setattr("clickstream.bench_scenarios.settle_io", lambda: calls.append("sync"))
     pairs = daily_and_full_builds(ADMIN_DSN, "postgresql:///unused", 1, calls.append)
-    assert calls == [False, True] and len(pairs) == 1
+    # each build starts once the page cache was written out
+    assert calls == ["sync", False, "sync", True] and len(pairs) == 1
