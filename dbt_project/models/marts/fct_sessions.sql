@@ -65,12 +65,16 @@ existing_sessions as not materialized (
         -- scope (or, on a daily build's late days, of an untouched device), so left as they
         -- are unless re-emitted
         not (
-            session_end_ts >= cast({{ late_end or window_start('session_date') }} as timestamp)
-            and session_end_ts < cast({{ window_end() }} as timestamp)
+            (
+                session_end_ts >= cast({{ late_end or window_start('session_date') }} as timestamp)
+                and session_end_ts < cast({{ window_end() }} as timestamp)
+            )
             {%- if late_end %}
-            or session_end_ts >= cast({{ window_start('session_date') }} as timestamp)
-            and session_end_ts < cast({{ late_end }} as timestamp)
-            and {{ is_late_device('anonymous_id', as_list=false) }}
+            or (
+                session_end_ts >= cast({{ window_start('session_date') }} as timestamp)
+                and session_end_ts < cast({{ late_end }} as timestamp)
+                and {{ is_late_device('anonymous_id', as_list=false) }}
+            )
             {%- endif %}
         ) as is_kept
         {%- for column, data_type in appended_columns.items()
@@ -486,9 +490,9 @@ flip_flags as (
 ),
 
 reemitted as (
-    -- the flipped sessions with their new flag.{% if late_end %} On a daily build's late days the
-    -- strategy replaces the sessions of the devices with a row there, so a flipped session
-    -- there brings its device's other kept sessions of those days, as they are.{% endif %}
+    -- the flipped sessions with their new flag; and, on a daily build's late days, where the
+    -- strategy replaces the sessions of every device with a row there, a flipped session's
+    -- device's other kept sessions of those days, as they are
     select
         -- ids
         existing_sessions.session_id,
