@@ -517,6 +517,40 @@ def _changed_dates(dsn: str) -> list[dt.date | None]:
     return [r[0] for r in query(dsn, f"select distinct changed_date from {CHANGED_DATES_LOG}")]
 
 
+def test_a_sessions_table_from_before_last_arrival_date_is_upgraded_by_a_daily_build(
+    scratch_warehouse: str, warehouse: dict[str, Any], dbt_target: Path
+) -> None:
+    # a warehouse built before fct_sessions had last_arrival_date: the daily build appends the
+    # column (on_schema_change) and, unable to tell which arrivals the table has seen, rebuilds
+    # every device's late days instead of failing or skipping them
+    # (its views over the table go too; the new project's fingerprint rebuilds them)
+    query(scratch_warehouse, "alter table marts.fct_sessions drop column last_arrival_date cascade")
+    record_static_build(scratch_warehouse, None)
+    build_day(scratch_warehouse, DAYS[-1], LATENESS_DAYS, target_path=dbt_target)
+
+    window_start = DAYS[-1] - dt.timedelta(days=LATENESS_DAYS)
+    columns = [
+        name
+        for (name,) in query(
+            warehouse["dsn"],
+            "select column_name from information_schema.columns "
+            "where table_schema = 'marts' and table_name = 'fct_sessions' "
+            "and column_name != 'last_arrival_date' order by ordinal_position",
+        )
+    ]
+    every_other_column = f"select {', '.join(columns)} from marts.fct_sessions"
+    assert table_rows(scratch_warehouse, f"({every_other_column}) as sessions") == table_rows(
+        warehouse["dsn"], f"({every_other_column}) as sessions"
+    )
+    in_window = (
+        "select session_id, last_arrival_date from marts.fct_sessions "
+        "where session_end_ts >= %s order by session_id"
+    )
+    rebuilt = query(scratch_warehouse, in_window, (window_start,))
+    assert rebuilt and all(last_arrival is not None for _, last_arrival in rebuilt)
+    assert rebuilt == query(warehouse["dsn"], in_window, (window_start,))
+
+
 def test_every_daily_build_empties_the_session_change_log(warehouse: dict[str, Any]) -> None:
     assert _changed_dates(warehouse["dsn"]) == []
 
