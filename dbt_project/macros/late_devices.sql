@@ -1,4 +1,4 @@
-{% macro late_devices(last_arrival_column, window_column, products=none) -%}
+{% macro late_devices(last_arrival_column, window_column, products=none, existing_columns=none) -%}
     {#- The CTEs `table_window`, `new_user_versions`, (given `products`) `new_product_versions`
         and `late_devices` of a daily build (late_days_end() is set): the devices whose rows on
         the late days [D-L, D) can differ from the table's. A late event changes only its own
@@ -10,10 +10,13 @@
         with a version new since that build that starts on the late days. Reads the model's
         `events`, `users` and `identities` CTEs, only their raw columns, so the planner drops
         the staging view's joins (all unique). A table from before `last_arrival_column`
-        existed rebuilds every device's late days. -#}
+        existed rebuilds every device's late days (`existing_columns`: the table's column names,
+        when the model has read them already). -#}
     {%- set late_end = late_days_end() -%}
-    {%- set has_last_arrival = this is string
-        or last_arrival_column in adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+    {%- if existing_columns is none and this is not string -%}
+        {%- set existing_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+    {%- endif -%}
+    {%- set has_last_arrival = this is string or last_arrival_column in existing_columns -%}
 table_window as (
     -- the table's rows of the window, as the last build left them: read once
     select

@@ -44,19 +44,19 @@ identities as not materialized (
     select * from {{ ref('int_identity__stitched') }}
 ),
 
-{% if late_end -%}
-
--- the devices touched since the table's last build: only their late-day sessions are rebuilt
-{{ late_devices('last_arrival_date', 'session_end_ts') }},
-
-{% endif -%}
-
 {#- a table built before these columns existed gets them appended (on_schema_change) after
     this query: until then its sessions read as anonymous at their end, and of an unknown last
     arrival (which rebuilds every late day) (a unit test's `this` is its fixture, a string) -#}
 {%- set existing_columns = [] if this is string
     else adapter.get_columns_in_relation(this) | map(attribute='name') | list %}
 {%- set appended_columns = {'last_logged_user_id': 'text', 'last_arrival_date': 'date'} %}
+
+{% if late_end -%}
+
+-- the devices touched since the table's last build: only their late-day sessions are rebuilt
+{{ late_devices('last_arrival_date', 'session_end_ts', existing_columns=existing_columns) }},
+
+{% endif -%}
 
 existing_sessions as not materialized (
     select
