@@ -40,31 +40,13 @@ new_user_versions as (
     -- one starting from D on changes only rows this build rebuilds anyway). "Every version
     -- starting in the window" took in each day's changes again for three days: at 30 days x
     -- 20K events, 1.9K devices of the late days' 62K events where the new arrivals touch ~100
-    select users.user_id
-    from users
-    where
-        users.valid_from >= cast({{ window_start() }} as timestamp)
-        and users.valid_from < cast({{ late_end }} as timestamp)
-        and users.user_sk not in (
-            select table_window.user_sk
-            from table_window
-            where table_window.user_sk is not null
-        )
+    {{ new_versions('users', 'user_id', 'user_sk') }}
 ),
 
 {% if products -%}
 new_product_versions as (
     -- product versions likewise
-    select {{ products }}.product_id
-    from {{ products }}
-    where
-        {{ products }}.valid_from >= cast({{ window_start() }} as timestamp)
-        and {{ products }}.valid_from < cast({{ late_end }} as timestamp)
-        and {{ products }}.product_sk not in (
-            select table_window.product_sk
-            from table_window
-            where table_window.product_sk is not null
-        )
+    {{ new_versions(products, 'product_id', 'product_sk') }}
 ),
 
 {% endif -%}
@@ -93,6 +75,21 @@ late_devices as (
 )
 {%- endmacro %}
 
+{% macro new_versions(dimension, natural_key, surrogate_key) -%}
+    {#- The natural keys of `dimension`'s (a CTE of the model) versions that start on the late
+        days and whose `surrogate_key` no row of `table_window` carries (see late_devices). -#}
+    select {{ dimension }}.{{ natural_key }}
+    from {{ dimension }}
+    where
+        {{ dimension }}.valid_from >= cast({{ window_start() }} as timestamp)
+        and {{ dimension }}.valid_from < cast({{ late_days_end() }} as timestamp)
+        and {{ dimension }}.{{ surrogate_key }} not in (
+            select table_window.{{ surrogate_key }}
+            from table_window
+            where table_window.{{ surrogate_key }} is not null
+        )
+{%- endmacro %}
+
 {% macro is_late_device(column, as_list=true) -%}
     {#- Whether the device `column` of a late-day row is one of the `late_devices`. As a list
         (`= any(array(...))`) where it filters the staging view: PostgreSQL pushes no condition
@@ -114,8 +111,8 @@ late_devices as (
 
 {% macro late_devices_list_limit() -%}
     {#- Late devices beyond which a daily build rebuilds its late days whole (the var
-        late_devices_list_limit, 500 in dbt_project.yml): searching a list of n devices costs ~10 ns x n
-        per late-day event (1,878 devices: 1.25 s for 62K events), about what rebuilding the
-        event costs at n = 500. -#}
+        late_devices_list_limit, 500 in dbt_project.yml): searching a list of n devices costs
+        ~10 ns x n per late-day event (1,878 devices: 1.25 s for 62K events), about what
+        rebuilding the event costs at n = 500. -#}
     {{ return(var('late_devices_list_limit') | int) }}
 {%- endmacro %}
