@@ -4,7 +4,14 @@
 -- to another user. Each build also keeps, per device, the state of its events dated before the
 -- window (settled_*): those events no longer change, so the next day's build folds only the
 -- events from there on into that state instead of grouping the whole history again.
-{{ config(materialized="table", indexes=[{"columns": ["anonymous_id"], "unique": true}]) }}
+{#- Incremental only to keep the relation: every run emits every device, which replace_all
+    writes over the old rows instead of swapping tables (that dropped the views over it). -#}
+{{ config(
+    materialized="incremental",
+    incremental_strategy="replace_all",
+    on_schema_change="sync_all_columns",
+    indexes=[{"columns": ["anonymous_id"], "unique": true}],
+) }}
 
 {#- The previous map's settled state is reused when it ends no later than this window's start:
     a daily build after the previous day's. Without a window, on --full-refresh, on a backfill
