@@ -552,6 +552,32 @@ def scratch_warehouse(warehouse: dict[str, Any]) -> Iterator[str]:
         drop_database(name)
 
 
+ORDER_LINES_INDEX_SQL = """
+    select index_class.relname, pg_catalog.pg_get_indexdef(index.indexrelid)
+    from pg_catalog.pg_index as index
+    inner join pg_catalog.pg_class as index_class on index.indexrelid = index_class.oid
+    where index.indrelid = 'marts.fct_events'::regclass and index.indpred is not null
+"""
+
+
+def _order_lines_indexes(dsn: str) -> list[tuple[str, str]]:
+    return [(name, definition) for name, definition in query(dsn, ORDER_LINES_INDEX_SQL)]
+
+
+def test_fct_events_has_its_order_lines_index_after_daily_and_full_builds(
+    warehouse: dict[str, Any], full_refresh_dsn: str, scratch_warehouse: str, dbt_target: Path
+) -> None:
+    for dsn in (warehouse["dsn"], full_refresh_dsn):
+        ((name, definition),) = _order_lines_indexes(dsn)
+        assert name.startswith("fct_events_pidx_")
+        assert definition.endswith("(order_id) WHERE (event_name = 'order_completed'::text)")
+    # an index of another definition (an older project's) is replaced, not kept beside it
+    ((name, _),) = _order_lines_indexes(scratch_warehouse)
+    query(scratch_warehouse, f"alter index marts.{name} rename to fct_events_pidx_00000000_1")
+    build_day(scratch_warehouse, DAYS[-1], LATENESS_DAYS, target_path=dbt_target)
+    assert [index for index, _ in _order_lines_indexes(scratch_warehouse)] == [name]
+
+
 def _metrics_of(dsn: str, day: dt.date) -> list[tuple[Any, ...]]:
     return query(
         dsn,

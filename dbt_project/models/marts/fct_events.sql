@@ -15,6 +15,9 @@
         {'columns': ['event_date']},
         {'columns': ['anonymous_id']},
     ],
+    post_hook=[
+        "{{ partial_index(['order_id'], \"event_name = 'order_completed'\") }}",
+    ],
 ) }}
 
 with
