@@ -1,5 +1,8 @@
 -- fct_orders: one row per order (grain: order_id), with the user version valid when ordered.
--- A table: orders are ~1% of events, so a full rebuild costs less than tracking re-stitching.
+-- Its order_completed lines come from fct_events, the stitched events, through fct_events'
+-- partial index on them (about 1% of its rows): reading them from staging scanned every raw
+-- partition, 0.24 of the query's 0.30 s at 30 days and growing with the history. A table: the
+-- lines of every order are read again each build, so re-stitched users need no tracking here.
 {{ config(
     indexes=[
         {'columns': ['ordered_at']},
@@ -8,12 +11,26 @@
 
 with
 
-orders as (
-    select * from {{ ref('int_orders__aggregated') }}
+order_lines as (
+    select * from {{ ref('fct_events') }}
+    where event_name = 'order_completed' and order_id is not null
 ),
 
 users as (
     select * from {{ ref('dim_users') }}
+),
+
+orders as (
+    select
+        order_id,
+        min(session_id) as session_id,
+        min(user_id) as user_id,
+        min(event_ts) as ordered_at,
+        count(*) as line_count,
+        coalesce(sum(quantity), 0) as item_quantity,
+        coalesce(sum(revenue), 0) as revenue
+    from order_lines
+    group by order_id
 ),
 
 final as (
