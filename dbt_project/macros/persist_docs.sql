@@ -14,13 +14,12 @@
             {%- set attname = column_name if column.quote else column_name | lower -%}
             {%- set column_sql = adapter.quote(column_name) if column.quote else column_name -%}
             {%- do statements.append(
-                "if exists (select from pg_catalog.pg_attribute where attrelid = "
-                ~ "'" ~ relation.include(database=false) ~ "'::regclass and attname = '"
-                ~ attname | replace("'", "''") ~ "' and attnum > 0 and not attisdropped) then "
-                ~ "comment on column " ~ relation ~ "." ~ column_sql ~ " is "
-                ~ postgres_escape_comment(column.description) ~ "; else raise warning '%', "
-                ~ "'column " ~ attname | replace("'", "''") ~ " is documented but not in "
-                ~ relation.include(database=false) | replace("'", "''") ~ "'; end if;"
+                "if exists (select from pg_catalog.pg_attribute where attrelid = target and "
+                ~ "attname = '" ~ attname | replace("'", "''") ~ "' and attnum > 0 and not "
+                ~ "attisdropped) then comment on column " ~ relation ~ "." ~ column_sql ~ " is "
+                ~ postgres_escape_comment(column.description) ~ "; else raise warning "
+                ~ "'column % is documented but not in %', '" ~ attname | replace("'", "''")
+                ~ "', target; end if;"
             ) -%}
         {%- endfor -%}
     {%- endif -%}
@@ -33,6 +32,8 @@
         {%- endif -%}
         {% call statement('persist_docs') -%}
             do $persist_docs$
+            declare
+                target regclass := '{{ relation.include(database=false) }}'::regclass;
             begin
             {{ body }}
             end
