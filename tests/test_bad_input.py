@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 from typer.testing import CliRunner
 
@@ -32,6 +31,7 @@ from spark_staging.schema import LANDING_HEADER
 from spark_staging.stage import StageStats, stage_days
 from tests.conftest import create_database, drop_database, settings_under
 from tests.lake_factory import stage_day
+from tests.pg import query
 from tests.test_stage_support import (
     csv_line,
     event,
@@ -166,16 +166,6 @@ def staged(spark, bad_db: str, tmp_path_factory: pytest.TempPathFactory) -> dict
     stats = {s.arrival_date: s for s in stage_days(spark, settings, [DAY, COPY_DAY])}
     loads = {r.arrival_date: r for r in load_days(bad_db, settings, [DAY, COPY_DAY])}
     return {"settings": settings, "numbers": numbers, "stats": stats, "loads": loads}
-
-
-def query(dsn: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def quarantine_by_line(dsn: str, day: dt.date, file: str) -> dict[int, tuple[str, str, str]]:

@@ -33,30 +33,9 @@ from clickstream.dbt import (
 )
 from tests.conftest import copy_database, create_database, drop_database
 from tests.fixtures.raw.build_raw import DAYS, LATENESS_DAYS, load_arrival_day, load_days
+from tests.pg import MARTS, query
 
 pytestmark = pytest.mark.postgres
-
-MARTS = (
-    "fct_events",
-    "fct_sessions",
-    "fct_orders",
-    "fct_daily_metrics",
-    "dim_users",
-    "dim_products",
-    "dim_date",
-    "dim_channel",
-    "dim_device",
-)
-
-
-def query(dsn: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql, params or None)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
 
 
 def table_rows(dsn: str, table: str) -> list[tuple[Any, ...]]:

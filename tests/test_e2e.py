@@ -12,31 +12,9 @@ import pytest
 
 from clickstream.runner import run_all
 from tests.conftest import settings_under
+from tests.pg import MARTS, scalar
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.spark]
-
-MARTS = (
-    "fct_events",
-    "fct_sessions",
-    "fct_orders",
-    "fct_daily_metrics",
-    "dim_users",
-    "dim_products",
-    "dim_date",
-    "dim_channel",
-    "dim_device",
-)
-
-
-def scalar(dsn: str, sql: str) -> Any:
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            row = cur.fetchone()
-            return row[0] if row else None
-    finally:
-        conn.close()
 
 
 def test_schemas_have_exactly_the_documented_names(e2e_warehouse: dict[str, Any]) -> None:

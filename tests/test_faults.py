@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 from typer.testing import CliRunner
 
@@ -30,6 +29,7 @@ from spark_staging.load import load_days
 from spark_staging.schema import LAKE_EVENT_SCHEMA
 from spark_staging.stage import stage_days
 from tests.conftest import settings_under
+from tests.pg import query
 from tests.test_stage_support import csv_line, event, write_landing
 
 DAY = dt.date(2024, 7, 1)
@@ -38,16 +38,6 @@ runner = CliRunner()
 
 def cli(*args: str, **env: str) -> Any:
     return runner.invoke(app, list(args), env={"COLUMNS": "2000", **env}, catch_exceptions=False)
-
-
-def query(dsn: str, sql: str) -> list[tuple[Any, ...]]:
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def land_small_day(settings: Settings) -> None:

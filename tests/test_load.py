@@ -43,6 +43,7 @@ from tests.lake_factory import (
     stage_day,
     write_partition,
 )
+from tests.pg import query
 
 pytestmark = pytest.mark.postgres
 
@@ -51,16 +52,6 @@ D = dt.date(2024, 3, 10)
 
 def days_before(n: int) -> dt.date:
     return D - dt.timedelta(days=n)
-
-
-def query(dsn: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement, params or None)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def raw_state(dsn: str) -> dict[str, Any]:

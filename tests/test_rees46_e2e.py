@@ -12,12 +12,12 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 
 from clickstream.config import PROJECT_ROOT, Settings
 from clickstream.runner import run_all
 from tests.conftest import settings_under
+from tests.pg import scalar
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.spark]
 
@@ -27,17 +27,6 @@ REAL_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "real" / "rees46" / "201
 
 def settings_for(dsn: str, root: Path) -> Settings:
     return settings_under(root, pg_dsn=dsn)
-
-
-def scalar(dsn: str, sql: str) -> Any:
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            row = cur.fetchone()
-            return row[0] if row else None
-    finally:
-        conn.close()
 
 
 def run_rees46(dsn: str, root: Path, source: Path):  # type: ignore[no-untyped-def]

@@ -25,6 +25,7 @@ from spark_staging import ddl
 from spark_staging.load import load_days
 from tests.conftest import ADMIN_DSN, create_database, drop_database, dsn_for_database
 from tests.lake_factory import make_event, stage_day
+from tests.pg import query
 
 PLACEHOLDERS = {"change-me", "pw", "password", "SECRET", "...", "***", ""}
 """Documented placeholders (.env.example, README, docs) that are not credentials."""
@@ -84,16 +85,6 @@ def test_dbt_profile_reads_the_connection_from_env_and_the_password_as_a_dbt_sec
 
 
 # --------------------------------------------------------------------------- roles
-
-
-def query(dsn: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def as_role(dsn: str, role: str, sql: str) -> list[tuple[Any, ...]]:
