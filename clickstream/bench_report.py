@@ -367,21 +367,11 @@ def _section_load(data: dict[str, Any]) -> list[str]:
         "ratio compares like with like.",
         "",
     ]
-    return [
-        *lines,
-        *_table(
-            [
-                "method",
-                "rows/s",
-                "project loader is faster by",
-                "COPY transport is faster by",
-                "what",
-            ],
-            rows,
-        ),
-        LOAD_PROFILE,
-        "",
-    ]
+    table = _table(
+        ["method", "rows/s", "project loader is faster by", "COPY transport is faster by", "what"],
+        rows,
+    )
+    return [*lines, *table, LOAD_PROFILE, ""]
 
 
 def _section_staging(data: dict[str, Any]) -> list[str]:
