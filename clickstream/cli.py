@@ -225,11 +225,16 @@ def ingest(
 ) -> None:
     """Convert real exports (REES46 format) into the landing layout."""
     settings = _settings(ctx)
-    summary = _ingest(source_format, paths, (landing or settings.landing_dir).resolve())
+    summary = _ingest(
+        source_format,
+        paths,
+        (landing or settings.landing_dir).resolve(),
+        settings.session_gap_minutes,
+    )
     logger.info("ingested %s", summary)
 
 
-def _ingest(source_format: str, paths: list[Path], landing: Path) -> Any:
+def _ingest(source_format: str, paths: list[Path], landing: Path, session_gap_minutes: int) -> Any:
     if source_format != "rees46":
         raise ConfigError(f"Unknown --format {source_format!r}; supported: rees46.")
     from clickstream.ingest.rees46 import ingest_rees46
@@ -237,7 +242,7 @@ def _ingest(source_format: str, paths: list[Path], landing: Path) -> Any:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise ConfigError(f"Input file(s) not found: {', '.join(missing)}")
-    return ingest_rees46(paths, landing, progress=True)
+    return ingest_rees46(paths, landing, progress=True, session_gap_minutes=session_gap_minutes)
 
 
 def _days_to_process(  # type: ignore[no-untyped-def]

@@ -62,7 +62,12 @@ def run_all(
             from clickstream.ingest.rees46 import ingest_rees46
 
             ingest_task = progress.add_task("ingest", total=1)  # one step: the whole import
-            ingested = ingest_rees46(list(inputs), settings.landing_dir, progress=False)
+            ingested = ingest_rees46(
+                list(inputs),
+                settings.landing_dir,
+                progress=False,
+                session_gap_minutes=settings.session_gap_minutes,
+            )
             progress.update(ingest_task, completed=1)
             day_list = ingested.days
             if not day_list:

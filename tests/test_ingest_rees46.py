@@ -25,6 +25,7 @@ import pytest
 from clickstream.contract import EVENT_NAMES
 from clickstream.errors import EmptyInputError, InputFormatError
 from clickstream.ingest import IngestSummary, ingest_rees46
+from clickstream.ingest.orders import OrderGrouper, order_id_for
 from clickstream.ingest.rees46 import REES46_COLUMNS, convert_record
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -208,6 +209,74 @@ def test_purchases_of_one_session_form_one_order_with_line_revenue(
         assert order_id.startswith("rees46-")
         assert {line["source_session_id"] for line in lines} == {lines[0]["source_session_id"]}
         assert all(line["quantity"] == "1" and line["revenue"] == line["price"] for line in lines)
+
+
+MINUTE_MS = 60_000
+
+
+def test_order_grouper_starts_a_new_order_after_a_pause_longer_than_the_session_gap() -> None:
+    grouper = OrderGrouper(gap_minutes=30)
+    first = grouper.order_of("s", "u1", 0)
+    assert grouper.order_of("s", "u1", 30 * MINUTE_MS) == first  # the gap itself: one session
+    assert grouper.order_of("s", "u1", 55 * MINUTE_MS) == first  # chained to the 30th minute
+    later = grouper.order_of("s", "u1", 86 * MINUTE_MS)  # 31 minutes after the last line
+    assert later != first
+    assert grouper.order_of("s", "u2", 86 * MINUTE_MS) not in {first, later}  # another user
+    assert grouper.order_of("t", "u1", 86 * MINUTE_MS) not in {first, later}  # another session
+    assert grouper.open_orders == 3
+
+
+def test_order_grouper_joins_rows_out_of_time_order_only_within_the_gap() -> None:
+    grouper = OrderGrouper(gap_minutes=30)
+    order = grouper.order_of("s", "u", 100 * MINUTE_MS)
+    assert grouper.order_of("s", "u", 80 * MINUTE_MS) == order
+    assert grouper.order_of("s", "u", 55 * MINUTE_MS) == order  # within the gap of the earliest
+    assert grouper.order_of("s", "u", 20 * MINUTE_MS) != order  # 35 minutes before it
+
+
+def test_order_ids_are_deterministic_and_differ_by_session_user_and_start() -> None:
+    assert order_id_for("s", "u", 1) == order_id_for("s", "u", 1)
+    ids = {order_id_for("s", "u", 1), order_id_for("s", "v", 1), order_id_for("t", "u", 1)}
+    assert len(ids | {order_id_for("s", "u", 2)}) == 4
+    with pytest.raises(ValueError, match="gap_minutes"):
+        OrderGrouper(gap_minutes=0)
+
+
+SPLIT_ORDERS = f"""{",".join(REES46_COLUMNS)}
+2019-11-01 10:00:00 UTC,purchase,1,7,,b,10.00,1,s1
+2019-11-01 10:20:00 UTC,view,2,7,,b,20.00,1,s1
+2019-11-01 10:21:00 UTC,purchase,2,7,,b,20.00,1,s1
+2019-11-01 11:00:00 UTC,purchase,3,7,,b,30.00,1,s1
+2019-11-01 12:00:00 UTC,purchase,1,7,,b,10.00,2,s2
+2019-11-01 12:00:30 UTC,purchase,2,7,,b,20.00,3,s2
+2019-11-01 13:00:00 UTC,purchase,1,7,,b,10.00,4,s3
+2019-11-01 13:25:00 UTC,purchase,2,7,,b,-1,4,s3
+2019-11-01 13:50:00 UTC,purchase,3,7,,b,30.00,4,s3
+"""
+
+
+def test_purchases_split_into_orders_that_each_fit_in_one_staging_session(
+    tmp_path: Path,
+) -> None:
+    # a user_session is REES46's, not staging's: a pause over 30 minutes, a second user or a
+    # quarantined purchase in between must not leave one order across two staging sessions
+    source = tmp_path / "orders.csv"
+    source.write_text(SPLIT_ORDERS, encoding="utf-8")
+    ingest_rees46([source], tmp_path / "landing")
+    lines = [r for r in landing_events(tmp_path / "landing") if r["order_id"]]
+    by_order: dict[str, list[str]] = collections.defaultdict(list)
+    for line in lines:
+        if line["price"] != "-1":  # the quarantined line keeps an order id of its own
+            by_order[line["order_id"]].append(f"{line['user_id']}:{line['product_id']}")
+    assert sorted(by_order.values()) == [
+        ["1:1", "1:2"],  # 10:00 and 10:21
+        ["1:3"],  # 39 minutes later
+        ["2:1"],  # s2 is shared by users 2 and 3
+        ["3:2"],
+        ["4:1"],  # 13:50 is 50 minutes after 13:00; the bad 13:25 line bridges nothing
+        ["4:3"],
+    ]
+    assert all(order_id.startswith("rees46-") for order_id in by_order)
 
 
 def test_events_map_names_users_timestamps_and_synthetic_page_path(

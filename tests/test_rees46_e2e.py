@@ -85,6 +85,40 @@ def test_a_free_purchase_is_an_order_with_zero_revenue_not_a_failed_build(
     assert scalar(fresh_pg_dsn, "select count(*) from marts.fct_orders where revenue = 0") == 1
 
 
+# One user_session with two purchases 39 minutes apart and nothing between (two staging
+# sessions), one shared by two users, and one whose purchases a quarantined purchase sits between.
+SPLIT_SESSIONS = f"""{HEADER}
+2019-11-01 10:00:00 UTC,view,3001,2053013555631882655,electronics.audio,sony,10.00,301,sess-long
+2019-11-01 10:01:00 UTC,purchase,3001,2053013555631882655,electronics.audio,sony,10.00,301,sess-long
+2019-11-01 10:40:00 UTC,purchase,3002,2053013555631882655,electronics.audio,sony,20.00,301,sess-long
+2019-11-01 12:00:00 UTC,purchase,3001,2053013555631882655,electronics.audio,sony,10.00,302,sess-two
+2019-11-01 12:00:20 UTC,purchase,3002,2053013555631882655,electronics.audio,sony,20.00,303,sess-two
+2019-11-01 13:00:00 UTC,purchase,3001,2053013555631882655,electronics.audio,sony,10.00,304,sess-bad
+2019-11-01 13:25:00 UTC,purchase,3002,2053013555631882655,electronics.audio,sony,oops,304,sess-bad
+2019-11-01 13:50:00 UTC,purchase,3002,2053013555631882655,electronics.audio,sony,20.00,304,sess-bad
+"""
+
+
+def test_a_real_user_session_longer_than_a_staging_session_is_split_into_orders(
+    spark: Any, fresh_pg_dsn: str, tmp_path: Path
+) -> None:
+    # REES46 user_sessions pause for an hour (the real sample has one) or hold two users: each
+    # order must still complete within one 30-minute session, or the dbt build fails
+    source = tmp_path / "split.csv"
+    source.write_text(SPLIT_SESSIONS, encoding="utf-8")
+    summary = run_rees46(fresh_pg_dsn, tmp_path / "run", source)
+    assert sum(d.quarantined for d in summary.days) == 1
+    assert summary.orders == 6
+    assert Decimal(str(summary.revenue)) == Decimal("90.00")
+    per_session = scalar(
+        fresh_pg_dsn,
+        "select count(*) from marts.fct_sessions where is_converted and source_session_id in "
+        "('sess-long', 'sess-two', 'sess-bad')",
+    )
+    assert per_session == 6  # every order converts its own 30-minute session
+    assert scalar(fresh_pg_dsn, "select count(distinct session_id) from marts.fct_orders") == 6
+
+
 def independent_expectations(path: Path) -> dict[str, Any]:
     """Revenue, users and row fates computed straight from the CSV, without the project."""
     with path.open(newline="", encoding="utf-8") as handle:

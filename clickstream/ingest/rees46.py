@@ -7,9 +7,10 @@ Input: CSV or CSV.gz files with the header
 Mapping (one landing event per source row; docs/rees46.md has the full table):
 
 * ``view`` → ``product_viewed``; ``cart`` → ``product_added``; ``remove_from_cart`` →
-  ``product_removed``; ``purchase`` → ``order_completed``. Every purchase row of one
-  ``user_session`` is a line of one order: ``order_id = "rees46-" + sha1(user_session)[:16]``,
-  quantity 1, revenue = price. Cart and remove rows carry quantity 1, views none.
+  ``product_removed``; ``purchase`` → ``order_completed``. An order is the purchase rows of
+  one (``user_id``, ``user_session``) that follow each other within staging's session gap, so
+  it never spans two warehouse sessions (:mod:`.orders`); quantity 1, revenue = price. Cart
+  and remove rows carry quantity 1, views none.
 * ``user_id`` is both the known user and ``anonymous_id``: the export has no device cookie, so
   staging sessionizes per user. ``user_session`` is kept as ``source_session_id``.
 * ``event_time`` (``2019-10-01 00:00:00 UTC``) → ``dvce_created_ts = dvce_sent_ts =
@@ -66,6 +67,7 @@ from pathlib import Path
 from typing import Any
 
 from clickstream import __version__
+from clickstream.config import Settings
 from clickstream.contract import EVENT_NAMES as CONTRACT_EVENT_NAMES
 from clickstream.errors import EmptyInputError, InputFormatError
 from clickstream.ingest.catalog import ObservedCatalog, ProductAttrs, format_ts
@@ -75,6 +77,7 @@ from clickstream.ingest.landing_writer import (
     USER_COLUMNS,
     LandingWriter,
 )
+from clickstream.ingest.orders import OrderGrouper, order_id_for
 from clickstream.ingest.previous import IMPORTER_NAME, seed_from_earlier_import
 from clickstream.ingest.source import ExportFile, expand_inputs, split_line
 
@@ -132,6 +135,8 @@ _LINE_ITEM_TYPES = frozenset({"cart", "remove_from_cart", "purchase"})
 _EMPTY_WEB_FIELDS = [""] * 9  # page_referrer .. ip
 _PRODUCT_ID = EVENT_COLUMNS.index("product_id")
 _USER_ID = EVENT_COLUMNS.index("user_id")
+_ORDER_ID = EVENT_COLUMNS.index("order_id")
+_SOURCE_SESSION_ID = EVENT_COLUMNS.index("source_session_id")
 
 
 @functools.lru_cache(maxsize=4_096)
@@ -209,12 +214,6 @@ def normalize_price(text: str) -> str | None:
 
 
 @functools.lru_cache(maxsize=65_536)
-def order_id_for(user_session: str) -> str:
-    """Deterministic order id of a session's purchases."""
-    return "rees46-" + hashlib.sha1(user_session.encode("utf-8")).hexdigest()[:16]
-
-
-@functools.lru_cache(maxsize=65_536)
 def split_category(category_code: str) -> tuple[str, str, str]:
     """``a.b.c`` → (a, b, c); missing levels are ``unknown``; levels past 3 stay in the third."""
     parts = category_code.split(".") if category_code else []
@@ -278,7 +277,12 @@ class Converted:
 
 
 def _landing_row(
-    fields: Sequence[str], event_id: str, event_name: str, ts_text: str, price_text: str
+    fields: Sequence[str],
+    event_id: str,
+    event_name: str,
+    ts_text: str,
+    price_text: str,
+    epoch_ms: int | None,
 ) -> list[str]:
     event_type, product_id, user_id, session = fields[1], fields[2], fields[7], fields[8]
     purchase = event_type == "purchase"
@@ -296,7 +300,8 @@ def _landing_row(
         product_id,
         price_text,
         "1" if event_type in _LINE_ITEM_TYPES else "",
-        order_id_for(session) if purchase and session else "",
+        # the row's own order; _Run.emit joins an accepted one to its (user, session)'s order
+        order_id_for(session, user_id, epoch_ms) if purchase and session else "",
         price_text if purchase else "",
         CURRENCY,
         "",  # search_query
@@ -338,7 +343,7 @@ def convert_record(fields: list[str]) -> Converted:
         price_text = _bad_price_text(price)
     if event_name is None:
         event_name = f"rees46:{event_type}" if event_type in LANDING_EVENT_NAMES else event_type
-    row = _landing_row(fields, event_id, event_name, ts_text, price_text)
+    row = _landing_row(fields, event_id, event_name, ts_text, price_text, usable_ms)
     if kind is not None:
         return Converted(kind, usable_ms, row=row)
     category = split_category(category_code)
@@ -400,9 +405,12 @@ class _DayTally:
 class _Run:
     """State of one import: where rows go, what was seen, what was counted."""
 
-    def __init__(self, writer: LandingWriter, files: tuple[Path, ...]) -> None:
+    def __init__(
+        self, writer: LandingWriter, files: tuple[Path, ...], session_gap_minutes: int
+    ) -> None:
         self.writer = writer
         self.catalog = ObservedCatalog()
+        self.orders = OrderGrouper(session_gap_minutes)
         self.summary = IngestSummary(files=files)
         self.tallies: defaultdict[dt.date, _DayTally] = defaultdict(_DayTally)
         self.bad: Counter[str] = Counter()
@@ -410,6 +418,12 @@ class _Run:
         self.last_day: dt.date | None = None
 
     def emit(self, converted: Converted, day: dt.date, source: str) -> None:
+        row = converted.row
+        if converted.kind is None and row is not None and row[_ORDER_ID]:
+            assert converted.epoch_ms is not None  # an accepted row has a usable time
+            row[_ORDER_ID] = self.orders.order_of(
+                row[_SOURCE_SESSION_ID], row[_USER_ID], converted.epoch_ms
+            )
         if converted.row is not None:
             self.writer.write_event(day, converted.row)
         else:
@@ -547,11 +561,16 @@ def _progress_bar(enabled: bool, total: int) -> Iterator[Any]:
 
 
 def ingest_rees46(
-    paths: Sequence[Path], landing_dir: Path, progress: bool = False
+    paths: Sequence[Path],
+    landing_dir: Path,
+    progress: bool = False,
+    session_gap_minutes: int = Settings.session_gap_minutes,
 ) -> IngestSummary:
     """Convert REES46 export files (CSV or CSV.gz; folders are searched for them) into
     ``landing_dir``'s events/users/products layout, one arrival folder per event date.
 
+    ``session_gap_minutes`` must be staging's (``Settings.session_gap_minutes``): no order's
+    purchases are further apart than that, so each order lies within one session.
     Days written replace earlier landings of the same days; on any error nothing is written.
     Raises :class:`InputFormatError` for files that aren't REES46 exports and
     :class:`EmptyInputError` for empty ones.
@@ -560,7 +579,7 @@ def ingest_rees46(
     files = tuple(expand_inputs([Path(p) for p in paths]))
     total_bytes = sum(path.stat().st_size for path in files)
     with LandingWriter(Path(landing_dir)) as writer, _progress_bar(progress, total_bytes) as bar:
-        run = _Run(writer, files)
+        run = _Run(writer, files, session_gap_minutes)
         offset = 0
         for path in files:
             with ExportFile(path, REES46_COLUMNS, FORMAT_NAME) as export:
