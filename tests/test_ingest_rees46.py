@@ -27,6 +27,7 @@ from clickstream.errors import EmptyInputError, InputFormatError
 from clickstream.ingest import IngestSummary, ingest_rees46
 from clickstream.ingest.orders import OrderGrouper, order_id_for
 from clickstream.ingest.rees46 import REES46_COLUMNS, convert_record
+from clickstream.ingest.source import split_line
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = REPO_ROOT / "tests" / "fixtures" / "rees46" / "mini.csv"
@@ -427,6 +428,41 @@ def test_crlf_lf_bom_and_gzip_inputs_give_identical_landing_output(tmp_path: Pat
     assert len(outputs[0]) == 6  # events + users + products for 2 days
     assert all(output == outputs[0] for output in outputs)
     assert all(manifest == manifests[0] for manifest in manifests)
+
+
+def test_a_resaved_export_with_other_column_order_and_extra_columns_lands_the_same(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # as pandas would re-save it: an unnamed index column first, the columns in another order,
+    # one column added; a record whose field count doesn't fit the header stays malformed
+    order = list(reversed(REES46_COLUMNS))
+    lines = FIXTURE.read_text(encoding="utf-8").splitlines()
+    source = tmp_path / "resaved.csv"
+    with source.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["", *order, "category_name"])
+        for number, line in enumerate(lines[1:]):
+            fields = split_line(line)
+            if len(fields) == len(REES46_COLUMNS):
+                row = dict(zip(REES46_COLUMNS, fields, strict=True))
+                writer.writerow([number, *(row[name] for name in order), "phones"])
+            else:
+                handle.write(line + "\n")
+    original = ingest_rees46([FIXTURE], tmp_path / "original")
+    again = ingest_rees46([source], tmp_path / "resaved")
+    assert landing_events(tmp_path / "resaved") == landing_events(tmp_path / "original")
+    assert again.passed_through_bad == original.passed_through_bad
+    assert again.rows_written == original.rows_written
+    assert "(unnamed), category_name are not part of the REES46 format" in caplog.text
+
+
+def test_a_header_missing_or_repeating_a_column_is_refused_naming_it(tmp_path: Path) -> None:
+    columns = [name for name in REES46_COLUMNS if name != "price"] + ["user_id"]
+    source = tmp_path / "partial.csv"
+    source.write_text(",".join(columns) + "\n" + ",".join("x" * len(columns)) + "\n")
+    with pytest.raises(InputFormatError, match="missing or repeated: price, user_id"):
+        ingest_rees46([source], tmp_path / "landing")
+    assert not (tmp_path / "landing" / "events").exists()
 
 
 def test_manifest_counts_rows_and_describes_the_source(

@@ -1,8 +1,9 @@
 """Import REES46 / Open CDP e-commerce exports into the landing layout (docs/contracts.md §1).
 
-Input: CSV or CSV.gz files with the header
+Input: CSV or CSV.gz files with the columns
 ``event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session``
-(CRLF or LF, optional UTF-8 BOM), streamed line by line — any size works.
+(found by name: re-saved exports with other orders or extra columns work; CRLF or LF, optional
+UTF-8 BOM), streamed line by line — any size works.
 
 Mapping (one landing event per source row; docs/rees46.md has the full table):
 
@@ -453,7 +454,12 @@ class _Run:
                 self.summary.blank_lines += 1
                 continue
             self.summary.rows_in += 1
-            converted = convert_record(split_line(text))
+            fields = export.fields_of(text)
+            converted = (
+                convert_record(fields)
+                if fields is not None
+                else Converted("malformed", None, raw_line=malformed_line(split_line(text)))
+            )
             if converted.epoch_ms is not None:
                 previous_day = day_of(converted.epoch_ms)
                 if self.pending:

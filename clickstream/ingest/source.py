@@ -7,8 +7,13 @@ stray quote from swallowing the rest of the file.
 
 Bytes that aren't UTF-8 are decoded with ``surrogateescape`` so that one bad byte makes one bad
 record (which the importer passes on as malformed) instead of aborting a multi-gigabyte import.
-Whole files that can't be an export (empty, binary, corrupt gzip, wrong header) raise the
-user-facing errors from :mod:`clickstream.errors` naming the file and what was expected.
+Whole files that can't be an export (empty, binary, corrupt gzip, a header without the
+format's columns) raise the user-facing errors from :mod:`clickstream.errors` naming the file
+and what was expected.
+
+Columns are found by name, not position: a re-saved export (another column order, a pandas
+index column, an added column) is read the same as the original. Extra columns are named in a
+warning and not imported; the format's own columns must each appear exactly once.
 """
 
 from __future__ import annotations
@@ -71,6 +76,8 @@ class ExportFile:
         self.format_name = format_name
         self._raw: io.BufferedReader | None = None
         self._text: io.TextIOWrapper | None = None
+        self._positions: tuple[int, ...] | None = None  # None: the header is ``columns``
+        self._width = len(self.columns)
 
     def __enter__(self) -> ExportFile:
         try:
@@ -130,12 +137,36 @@ class ExportFile:
 
     def _check_header(self, line: str) -> None:
         names = [name.strip().strip('"').lower() for name in split_line(line.rstrip("\r\n"))]
-        if tuple(names) != self.columns:
+        if tuple(names) == self.columns:
+            return
+        missing = [name for name in self.columns if names.count(name) != 1]
+        if missing:
             shown = line.strip()[:200].encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             raise InputFormatError(
                 f"{self.path} is not a {self.format_name} export: its header is {shown!r}, "
-                f"expected the {len(self.columns)} columns {self._expected()} in this order."
+                f"expected the {len(self.columns)} columns {self._expected()} (in any order, "
+                f"each once; missing or repeated: {', '.join(missing)})."
             )
+        self._positions = tuple(names.index(name) for name in self.columns)
+        self._width = len(names)
+        extra = [name or "(unnamed)" for name in names if name not in self.columns]
+        if extra:
+            logger.warning(
+                "%s: column(s) %s are not part of the %s format and are not imported.",
+                self.path,
+                ", ".join(extra),
+                self.format_name,
+            )
+
+    def fields_of(self, text: str) -> list[str] | None:
+        """The record's values in the format's column order; None if its field count doesn't
+        match the header (a malformed record: the caller keeps :func:`split_line`'s fields)."""
+        fields = split_line(text)
+        if self._positions is None:
+            return fields
+        if len(fields) != self._width:
+            return None
+        return [fields[position] for position in self._positions]
 
     def bytes_read(self) -> int:
         """Position in the file on disk (compressed bytes for .gz), for progress bars."""
