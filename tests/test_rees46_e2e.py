@@ -60,6 +60,15 @@ def test_fixture_through_the_warehouse_gives_the_hand_computed_answers(
 
 
 HEADER = FIXTURE.read_text(encoding="utf-8").splitlines()[0]  # the export's columns
+
+
+def run_export_text(dsn: str, root: Path, export: str):  # type: ignore[no-untyped-def]
+    """The whole warehouse run over an export given as its CSV text."""
+    source = root / "export.csv"
+    source.write_text(export, encoding="utf-8")
+    return run_rees46(dsn, root / "run", source)
+
+
 FREE_ORDER = f"""{HEADER}
 2019-11-01 10:00:00 UTC,view,2001,2053013555631882655,electronics.audio,sony,0.00,201,sess-free
 2019-11-01 10:01:00 UTC,purchase,2001,2053013555631882655,electronics.audio,sony,0.00,201,sess-free
@@ -72,9 +81,7 @@ def test_a_free_purchase_is_an_order_with_zero_revenue_not_a_failed_build(
     spark: Any, fresh_pg_dsn: str, tmp_path: Path
 ) -> None:
     # price 0.00 occurs in real exports; a purchase at that price is still an order
-    source = tmp_path / "free.csv"
-    source.write_text(FREE_ORDER, encoding="utf-8")
-    summary = run_rees46(fresh_pg_dsn, tmp_path / "run", source)
+    summary = run_export_text(fresh_pg_dsn, tmp_path, FREE_ORDER)
     assert summary.orders == 2
     assert Decimal(str(summary.revenue)) == Decimal("19.90")
     converted = scalar(
@@ -104,9 +111,7 @@ def test_a_real_user_session_longer_than_a_staging_session_is_split_into_orders(
 ) -> None:
     # REES46 user_sessions pause for an hour (the real sample has one) or hold two users: each
     # order must still complete within one 30-minute session, or the dbt build fails
-    source = tmp_path / "split.csv"
-    source.write_text(SPLIT_SESSIONS, encoding="utf-8")
-    summary = run_rees46(fresh_pg_dsn, tmp_path / "run", source)
+    summary = run_export_text(fresh_pg_dsn, tmp_path, SPLIT_SESSIONS)
     assert sum(d.quarantined for d in summary.days) == 1
     assert summary.orders == 6
     assert Decimal(str(summary.revenue)) == Decimal("90.00")
