@@ -71,7 +71,7 @@ LOAD_PROFILE = (
     "scan ≈0.3. The client ≈1.8: Parquet decoding ≈0.6 and pgpq's encoding ≈0.5-0.7 per 1M "
     "events, the extracts' share and the copies between them. Without `raw.events`' primary "
     "key the load takes 15% less time (4.39 → 3.75 s, medians): on its own that would bring "
-    "the 4.0× of the 09:24 UTC reference run to ≈4.7×, still short of 5×, at the price of a "
+    "a 4.0-4.1× ratio to ≈4.7-4.8×, still short of 5×, at the price of a "
     "raw layer that no longer refuses a duplicate event id, so the key stays. The quarantine "
     "rows and extracts (135K rows, COPYed beside the events) are 8% of a reload (skipping "
     "them: 4.91 → 4.50 s); Arrow decoding the Parquet without its thread pool gained nothing "
