@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import yaml  # type: ignore[import-untyped]
 
 from clickstream.config import PROJECT_ROOT, check_dsn
 from clickstream.errors import ConfigError, StageFailedError
+from clickstream.locks import warehouse_build_lock
 
 logger = logging.getLogger(__name__)
 
@@ -204,9 +205,12 @@ def run_dbt(
     if target_path is not None:
         location += ["--target-path", str(target_path), "--log-path", str(target_path)]
     started = time.perf_counter()
-    with _RUN_LOCK, _environment({**dbt_env(dsn), **window_env, **(env or {})}):
+    command = dbt_args[0] if dbt_args else ""
+    build_lock: AbstractContextManager[None] = (
+        warehouse_build_lock(dsn) if command in WAREHOUSE_WRITING_COMMANDS else nullcontext()
+    )
+    with build_lock, _RUN_LOCK, _environment({**dbt_env(dsn), **window_env, **(env or {})}):
         manifest = PARSED_PROJECTS.manifest_for(dsn, dbt_args, project_dir, location)
-        command = dbt_args[0] if dbt_args else ""
         skip_manifest = command in RESULTS_ONLY_COMMANDS and PARSED_PROJECTS.written_to(
             manifest, location
         )
@@ -223,6 +227,10 @@ def run_dbt(
     logger.info("dbt %s: %s in %.1f s", " ".join(args[:1]), result.counts or "ok", seconds)
     return result
 
+
+WAREHOUSE_WRITING_COMMANDS = frozenset({"build", "run", "seed", "snapshot"})
+"""dbt commands that replace warehouse tables: one at a time per warehouse
+(:func:`~clickstream.locks.warehouse_build_lock`)."""
 
 REUSABLE_MANIFEST_COMMANDS = frozenset(
     {"build", "compile", "docs", "run", "seed", "snapshot", "test"}
@@ -512,15 +520,18 @@ def build_day(
     build, so a failed one is never taken for a success.
     """
     fingerprint = project_fingerprint(project_dir)
-    skip_static = not full_refresh and static_build_fingerprint(dsn) == fingerprint
-    if not skip_static:
-        record_static_build(dsn, None)
-    args = build_day_args(day, lateness_days, full_refresh, skip_static=skip_static)
-    env = {} if full_refresh else daily_build_env()
-    result = run_dbt(dsn, args, project_dir, target_path, check=check, env=env)
-    failed = any(node.status in {"error", "fail", "runtime error"} for node in result.nodes)
-    if not skip_static and not failed:
-        record_static_build(dsn, fingerprint)
+    # the static-nodes record is read and written under the build lock too: another build
+    # must not clear or set it between this one's check and its end
+    with warehouse_build_lock(dsn):
+        skip_static = not full_refresh and static_build_fingerprint(dsn) == fingerprint
+        if not skip_static:
+            record_static_build(dsn, None)
+        args = build_day_args(day, lateness_days, full_refresh, skip_static=skip_static)
+        env = {} if full_refresh else daily_build_env()
+        result = run_dbt(dsn, args, project_dir, target_path, check=check, env=env)
+        failed = any(node.status in {"error", "fail", "runtime error"} for node in result.nodes)
+        if not skip_static and not failed:
+            record_static_build(dsn, fingerprint)
     return result
 
 

@@ -109,6 +109,7 @@ from psycopg2.extras import Json
 from clickstream.config import Settings, parse_date
 from clickstream.db import connect, redact_dsn
 from clickstream.errors import ConfigError, EmptyInputError, StageFailedError
+from clickstream.locks import LOCK_NAMESPACE, SCHEMA_LOCK_KEY
 from clickstream.roles import ensure_roles
 from spark_staging import ddl
 
@@ -120,9 +121,6 @@ BATCH_ROWS = 65_536
 COPY_READ_SIZE = 4 * 1024 * 1024
 """Bytes psycopg2 asks the COPY stream for at a time."""
 
-LOCK_NAMESPACE = 0x636C6B  # "clk": first key of every advisory lock this loader takes
-SCHEMA_LOCK_KEY = 0
-"""Second key of the lock serialising ``create ... if not exists`` (not concurrency-safe)."""
 
 EVENT_ID_HASH_SUM_SQL = "coalesce(sum(hashtextextended(event_id, 0)), 0)"
 """The exact (numeric) sum of the rows' 64-bit event_id hashes: :func:`events_checksum`."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -188,6 +189,7 @@ def test_only_daily_builds_run_with_the_daily_connection_options(
     monkeypatch.setattr(dbt, "run_dbt", fake_run_dbt)
     monkeypatch.setattr(dbt, "static_build_fingerprint", lambda dsn: None)
     monkeypatch.setattr(dbt, "record_static_build", lambda dsn, fingerprint: None)
+    monkeypatch.setattr(dbt, "warehouse_build_lock", lambda dsn: contextlib.nullcontext())
     day = dt.date(2024, 3, 10)
     dbt.build_day("postgresql://u@h/db", day, 3)
     dbt.build_day("postgresql://u@h/db", day, 3, full_refresh=True)
