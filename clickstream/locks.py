@@ -1,9 +1,15 @@
-"""PostgreSQL advisory locks that keep concurrent runs of the pipeline out of each other's way.
+"""Locks that keep concurrent runs of the pipeline out of each other's way.
 
-Every lock of this project is a two-key ``pg_advisory_lock(LOCK_NAMESPACE, key)``: the loader
-takes one per event date (the date's ordinal) and one for creating the schema; a dbt build that
-writes the warehouse takes :data:`DBT_BUILD_LOCK_KEY`. Session-level locks are released when
-their connection ends, so a killed process never leaves one behind.
+In the warehouse, every lock of this project is a two-key ``pg_advisory_lock(LOCK_NAMESPACE,
+key)``: the loader takes one per event date (the date's ordinal) and one for creating the
+schema; a dbt build that writes the warehouse takes :data:`DBT_BUILD_LOCK_KEY`. Session-level
+locks are released when their connection ends, so a killed process never leaves one behind.
+
+In the lake, :func:`lake_lock` is an ``flock`` on one file: staging rewrites partitions (and
+reads the days before for its lookback) under an exclusive lock, loads read them under a shared
+one. Two stagings of one lake at once (an overlapping cron run) would each read the other's
+half-replaced lookback days, and a load beside a staging could read a day mid-swap. The kernel
+drops an ``flock`` with its process, so a killed run never leaves one behind either.
 
 Why a dbt build needs one: two builds of one warehouse at once (an overlapping cron run, a
 ``clickstream transform`` beside a ``clickstream run``) replace the same tables, and PostgreSQL
@@ -14,10 +20,13 @@ one left.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from clickstream.db import connect, redact_dsn
 
@@ -76,3 +85,47 @@ def warehouse_build_lock(dsn: str) -> Iterator[None]:
                 _held.pop(key, None)
     finally:
         conn.close()  # ends the session, which releases its advisory locks
+
+
+LAKE_LOCK_FILE = ".clickstream.lock"
+"""The lock file in the lake folder (a dot file: Spark, Arrow and DuckDB readers skip it)."""
+
+
+@contextmanager
+def lake_lock(lake_dir: Path, *, exclusive: bool) -> Iterator[None]:
+    """Hold the lake's lock for the block: ``exclusive`` to stage, shared to load.
+
+    Waits, and says so, while a conflicting holder runs. A lake the caller cannot create the
+    lock file in (a read-only copy a load only reads) is read without a lock: nothing can be
+    staging into it through this project.
+    """
+    fd = _open_lock_file(Path(lake_dir) / LAKE_LOCK_FILE)
+    if fd is None:
+        logger.debug("lake %s: no lock file and none can be made; reading unlocked", lake_dir)
+        yield
+        return
+    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+    try:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info(
+                "the lake %s is being %s by another run: waiting for it to finish",
+                lake_dir,
+                "read or staged" if exclusive else "staged",
+            )
+            fcntl.flock(fd, mode)
+        yield
+    finally:
+        os.close(fd)  # closing the only descriptor releases the flock
+
+
+def _open_lock_file(path: Path) -> int | None:
+    """A descriptor of the lock file, created if need be; None if it can be neither opened nor
+    created (a read-only lake without one, or no lake folder yet)."""
+    for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):
+        try:
+            return os.open(path, flags, 0o666)
+        except OSError:
+            continue
+    return None

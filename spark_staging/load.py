@@ -109,7 +109,7 @@ from psycopg2.extras import Json
 from clickstream.config import Settings, parse_date
 from clickstream.db import connect, redact_dsn
 from clickstream.errors import ConfigError, EmptyInputError, StageFailedError
-from clickstream.locks import LOCK_NAMESPACE, SCHEMA_LOCK_KEY
+from clickstream.locks import LOCK_NAMESPACE, SCHEMA_LOCK_KEY, lake_lock
 from clickstream.roles import ensure_roles
 from spark_staging import ddl
 
@@ -990,19 +990,23 @@ def load_days(
     if copy_sessions is None:
         copy_sessions = settings.copy_sessions
     checked = [as_day(day) for day in days]
-    for day in checked:
-        read_lake_stats(settings.lake_dir, day)
     if batch_rows <= 0:
         raise ConfigError(f"batch_rows must be > 0, got {batch_rows}.")
     if copy_sessions < 1:
         raise ConfigError(f"copy_sessions must be >= 1, got {copy_sessions}.")
-    conn = connect(dsn)
-    logger.debug("load: connected to %s", redact_dsn(dsn))
-    try:
-        with CopySessions(dsn, copy_sessions) as sessions:
-            return [
-                load_day(conn, sessions, settings, day, batch_rows=batch_rows, progress=progress)
-                for day in checked
-            ]
-    finally:
-        conn.close()
+    # the lake as one staging left it: a staging of it waits until the load has read it
+    with lake_lock(settings.lake_dir, exclusive=False):
+        for day in checked:
+            read_lake_stats(settings.lake_dir, day)
+        conn = connect(dsn)
+        logger.debug("load: connected to %s", redact_dsn(dsn))
+        try:
+            with CopySessions(dsn, copy_sessions) as sessions:
+                return [
+                    load_day(
+                        conn, sessions, settings, day, batch_rows=batch_rows, progress=progress
+                    )
+                    for day in checked
+                ]
+        finally:
+            conn.close()

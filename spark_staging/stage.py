@@ -42,6 +42,7 @@ from pyspark.sql import functions as F  # noqa: N812 (the PySpark convention)
 
 from clickstream.config import Settings
 from clickstream.errors import ConfigError, StageFailedError, headline
+from clickstream.locks import lake_lock
 from spark_staging.bots import flag_bots
 from spark_staging.dedupe import ORDER_COLUMNS, duplicate_copies, mark_duplicates
 from spark_staging.extracts import check_extract_headers, known_products, stage_extracts
@@ -150,13 +151,15 @@ def stage_days(
     files = [event_files_for_days(settings, run) for run in runs]
     check_extract_headers(settings, list(days))
     check_lake_dir(settings)
-    check_arrival_order(settings, days)
     results: list[StageStats] = []
-    for run, run_files in zip(runs, files, strict=True):
-        try:
-            results.extend(_stage_run(spark, settings, run, run_files))
-        except (Py4JError, PySparkException, ConnectionError) as exc:
-            raise _spark_failed(run, exc) from exc
+    # one staging of a lake at a time, and no load reading it meanwhile (clickstream.locks)
+    with lake_lock(settings.lake_dir, exclusive=True):
+        check_arrival_order(settings, days)
+        for run, run_files in zip(runs, files, strict=True):
+            try:
+                results.extend(_stage_run(spark, settings, run, run_files))
+            except (Py4JError, PySparkException, ConnectionError) as exc:
+                raise _spark_failed(run, exc) from exc
     return results
 
 

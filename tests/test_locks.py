@@ -1,8 +1,11 @@
-"""dbt builds of one warehouse run one at a time: the advisory build lock, on a real server."""
+"""Concurrent runs wait for each other: dbt builds of one warehouse (an advisory lock, on a real
+server) and stagings of one lake against each other and against loads (an flock)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -12,11 +15,20 @@ from typing import Any
 import psycopg2
 import pytest
 
+import spark_staging.load as loader
+import spark_staging.stage as staging
 from clickstream import dbt
-from clickstream.locks import DBT_BUILD_LOCK_KEY, LOCK_NAMESPACE, warehouse_build_lock
+from clickstream.locks import (
+    DBT_BUILD_LOCK_KEY,
+    LAKE_LOCK_FILE,
+    LOCK_NAMESPACE,
+    lake_lock,
+    warehouse_build_lock,
+)
+from generator import GeneratorConfig, generate
+from tests.conftest import settings_under
+from tests.lake_factory import make_event, stage_day
 from tests.pg import scalar
-
-pytestmark = pytest.mark.postgres
 
 WAIT_SECONDS = 20.0
 
@@ -62,6 +74,7 @@ def _eventually(condition: Any) -> bool:
     return False
 
 
+@pytest.mark.postgres
 def test_a_second_build_waits_for_the_first_and_then_runs(pg_dsn: str, holder: Any) -> None:
     with holder.cursor() as cur:
         cur.execute("select pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, DBT_BUILD_LOCK_KEY))
@@ -82,6 +95,7 @@ def test_a_second_build_waits_for_the_first_and_then_runs(pg_dsn: str, holder: A
     assert _try_lock(pg_dsn)  # released when the block ended
 
 
+@pytest.mark.postgres
 def test_the_lock_is_reentrant_in_one_thread_and_released_after(pg_dsn: str) -> None:
     with warehouse_build_lock(pg_dsn):
         with warehouse_build_lock(pg_dsn):  # build_day around run_dbt: no self-deadlock
@@ -90,12 +104,14 @@ def test_the_lock_is_reentrant_in_one_thread_and_released_after(pg_dsn: str) -> 
     assert _try_lock(pg_dsn)
 
 
+@pytest.mark.postgres
 def test_a_failing_build_releases_the_lock(pg_dsn: str) -> None:
     with pytest.raises(RuntimeError), warehouse_build_lock(pg_dsn):
         raise RuntimeError("dbt failed")
     assert _try_lock(pg_dsn)
 
 
+@pytest.mark.postgres
 def test_build_day_runs_dbt_under_the_lock(
     fresh_pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -109,3 +125,80 @@ def test_build_day_runs_dbt_under_the_lock(
     dbt.build_day(fresh_pg_dsn, dt.date(2024, 3, 1), 3, target_path=tmp_path)
     assert held_during_build == [True]
     assert _try_lock(fresh_pg_dsn)
+
+
+# --- the lake ---------------------------------------------------------------------------------
+
+
+def _lake_free_for(lake_dir: Path, mode: int) -> bool:
+    """Whether another run could take the lake's lock in ``mode`` now (released at once)."""
+    fd = os.open(lake_dir / LAKE_LOCK_FILE, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def test_loads_share_the_lake_and_a_staging_waits_for_them(tmp_path: Path) -> None:
+    entered = threading.Event()
+
+    def staging_run() -> None:
+        with lake_lock(tmp_path, exclusive=True):
+            entered.set()
+
+    with lake_lock(tmp_path, exclusive=False), lake_lock(tmp_path, exclusive=False):
+        assert _lake_free_for(tmp_path, fcntl.LOCK_SH)  # a third load may read too
+        thread = threading.Thread(target=staging_run, daemon=True)
+        thread.start()
+        assert not entered.wait(0.5)
+    assert entered.wait(WAIT_SECONDS)
+    thread.join(WAIT_SECONDS)
+    assert _lake_free_for(tmp_path, fcntl.LOCK_EX)
+
+
+def test_a_lake_without_a_lock_file_that_cannot_have_one_is_read_unlocked(
+    tmp_path: Path,
+) -> None:
+    with lake_lock(tmp_path / "missing", exclusive=False):
+        pass  # no folder: the load's own check says the day was not staged
+
+
+@pytest.mark.postgres
+def test_load_days_reads_the_lake_under_a_shared_lock(
+    fresh_pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_under(tmp_path)
+    day = dt.date(2024, 3, 1)
+    stage_day(settings.lake_dir, day, [make_event("e1", day)])
+    seen: list[tuple[bool, bool]] = []
+
+    def probe(*_: Any, **__: Any) -> Any:
+        lake = settings.lake_dir
+        seen.append((_lake_free_for(lake, fcntl.LOCK_SH), _lake_free_for(lake, fcntl.LOCK_EX)))
+        return None
+
+    monkeypatch.setattr(loader, "load_day", probe)
+    loader.load_days(fresh_pg_dsn, settings, [day])
+    assert seen == [(True, False)]  # other loads may read, a staging may not write
+
+
+def test_stage_days_rewrites_the_lake_under_an_exclusive_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_under(tmp_path)
+    day = dt.date(2024, 3, 1)
+    generate(
+        GeneratorConfig(seed=3, events_per_day=50, start_date=day), day, 1, settings.landing_dir
+    )
+    seen: list[bool] = []
+
+    def probe(*_: Any, **__: Any) -> list[Any]:
+        seen.append(_lake_free_for(settings.lake_dir, fcntl.LOCK_SH))
+        return []
+
+    monkeypatch.setattr(staging, "_stage_run", probe)
+    staging.stage_days(None, settings, [day])  # type: ignore[arg-type]  # _stage_run is fake
+    assert seen == [False]  # not even a load may read meanwhile
