@@ -35,6 +35,7 @@ from clickstream.dashboard import render_dashboard
 from clickstream.db import connect
 from clickstream.dbt import default_target_path
 from clickstream.errors import StageFailedError
+from clickstream.locks import warehouse_build_lock
 from clickstream.reporting.catalog import AnalysisSpec, load_catalog
 from clickstream.reporting.compile import compile_analyses
 from clickstream.reporting.execute import AnalysisResult, execute_analysis, write_csv
@@ -112,7 +113,9 @@ def run_analyses(
             if (spec := CHART_OF.get(result.name)) is not None:
                 pngs[result.name] = draw_png(spec, result)
 
-        results = _execute_all(dsn, specs, compiled, bar, task, on_result=draw)
+        # every query reads the same finished build: a build waits for them, they for a build
+        with warehouse_build_lock(dsn, shared=True):
+            results = _execute_all(dsn, specs, compiled, bar, task, on_result=draw)
         for result in results:
             write_csv(result, out_dir / "analyses" / f"{result.name}.csv")
         bar.update(task, description="writing charts", advance=1)

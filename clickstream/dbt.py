@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 from clickstream.config import PROJECT_ROOT, check_dsn
 from clickstream.errors import ConfigError, StageFailedError

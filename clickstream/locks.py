@@ -44,9 +44,13 @@ _held_guard = threading.Lock()
 
 
 @contextmanager
-def warehouse_build_lock(dsn: str) -> Iterator[None]:
+def warehouse_build_lock(dsn: str, *, shared: bool = False) -> Iterator[None]:
     """Hold the warehouse's dbt build lock for the block; wait (and say so) while another
-    process holds it.
+    process holds it in a conflicting mode.
+
+    A build holds it exclusively; ``shared`` is for readers that need one finished build
+    throughout (the analyses: a dashboard whose queries straddle a build would mix marts of
+    two days, and a query meeting dbt's table swap fails on the dropped relation).
 
     Re-entrant within a thread (``build_day`` holds it around ``run_dbt``, which takes it
     too), so a nested use costs nothing and cannot wait on itself; another thread waits like
@@ -69,13 +73,16 @@ def warehouse_build_lock(dsn: str) -> Iterator[None]:
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute("select pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, DBT_BUILD_LOCK_KEY))
+            suffix = "_shared" if shared else ""
+            keys = (LOCK_NAMESPACE, DBT_BUILD_LOCK_KEY)
+            cur.execute(f"select pg_try_advisory_lock{suffix}(%s, %s)", keys)
             if not cur.fetchone()[0]:
                 logger.info(
-                    "another dbt build of %s is running: waiting for it to finish",
+                    "%s %s is running: waiting for it to finish",
+                    "a dbt build of" if shared else "another dbt build or analysis run of",
                     redact_dsn(dsn),
                 )
-                cur.execute("select pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, DBT_BUILD_LOCK_KEY))
+                cur.execute(f"select pg_advisory_lock{suffix}(%s, %s)", keys)
         with _held_guard:
             _held[key] = 1
         try:

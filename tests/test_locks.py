@@ -42,12 +42,13 @@ def holder(pg_dsn: str) -> Iterator[Any]:
     conn.close()
 
 
-def _try_lock(dsn: str) -> bool:
+def _try_lock(dsn: str, shared: bool = False) -> bool:
     """Whether another session could take the build lock now (released again at once)."""
     conn = psycopg2.connect(dsn)
     try:
         with conn.cursor() as cur:
-            cur.execute("select pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, DBT_BUILD_LOCK_KEY))
+            function = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+            cur.execute(f"select {function}(%s, %s)", (LOCK_NAMESPACE, DBT_BUILD_LOCK_KEY))
             return bool(cur.fetchone()[0])
     finally:
         conn.close()
@@ -93,6 +94,25 @@ def test_a_second_build_waits_for_the_first_and_then_runs(pg_dsn: str, holder: A
     assert entered.wait(WAIT_SECONDS)
     thread.join(WAIT_SECONDS)
     assert _try_lock(pg_dsn)  # released when the block ended
+
+
+@pytest.mark.postgres
+def test_analysis_runs_share_the_lock_and_a_build_waits_for_them(pg_dsn: str) -> None:
+    built = threading.Event()
+
+    def build() -> None:
+        with warehouse_build_lock(pg_dsn):
+            built.set()
+
+    with warehouse_build_lock(pg_dsn, shared=True):
+        assert _try_lock(pg_dsn, shared=True)  # another analysis run may read too
+        assert not _try_lock(pg_dsn)  # a build may not
+        thread = threading.Thread(target=build, daemon=True)
+        thread.start()
+        assert _eventually(lambda: _waiters(pg_dsn) == 1)
+        assert not built.is_set()
+    assert built.wait(WAIT_SECONDS)
+    thread.join(WAIT_SECONDS)
 
 
 @pytest.mark.postgres
@@ -202,3 +222,21 @@ def test_stage_days_rewrites_the_lake_under_an_exclusive_lock(
     monkeypatch.setattr(staging, "_stage_run", probe)
     staging.stage_days(None, settings, [day])  # type: ignore[arg-type]  # _stage_run is fake
     assert seen == [False]  # not even a load may read meanwhile
+
+
+@pytest.mark.postgres
+def test_analyses_run_under_the_shared_lock(
+    pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clickstream import analyze
+
+    seen: list[tuple[bool, bool]] = []
+
+    def probe(dsn: str, *_: Any, **__: Any) -> list[Any]:
+        seen.append((_try_lock(dsn, shared=True), _try_lock(dsn)))
+        return []
+
+    monkeypatch.setattr(analyze, "compile_analyses", lambda *_: {})
+    monkeypatch.setattr(analyze, "_execute_all", probe)
+    analyze.run_analyses(pg_dsn, settings_under(tmp_path), progress=False)
+    assert seen == [(True, False)]  # other readers yes, a build no
