@@ -25,6 +25,8 @@ GUARANTEES = (
     "every input row is accepted, quarantined with a reason, or counted as a duplicate",
     "each arrival day is loaded atomically and idempotently (one transaction, advisory lock)",
     "incremental dbt runs equal a full refresh (tested row for row)",
+    "concurrent runs wait for each other: one dbt build of a warehouse at a time, analyses "
+    "read a finished build, one staging of a lake at a time and no load during it",
 )
 
 
