@@ -5,17 +5,17 @@ key)``: the loader takes one per event date (the date's ordinal) and one for cre
 schema; a dbt build that writes the warehouse takes :data:`DBT_BUILD_LOCK_KEY`. Session-level
 locks are released when their connection ends, so a killed process never leaves one behind.
 
-In the lake, :func:`lake_lock` is an ``flock`` on one file: staging rewrites partitions (and
-reads the days before for its lookback) under an exclusive lock, loads read them under a shared
-one. Two stagings of one lake at once (an overlapping cron run) would each read the other's
-half-replaced lookback days, and a load beside a staging could read a day mid-swap. The kernel
-drops an ``flock`` with its process, so a killed run never leaves one behind either.
-
 Why a dbt build needs one: two builds of one warehouse at once (an overlapping cron run, a
 ``clickstream transform`` beside a ``clickstream run``) replace the same tables, and PostgreSQL
 resolved the measured case by killing one of them mid-build ("deadlock detected" in
 ``int_identity__stitched``). With the lock the second build waits, then runs on what the first
 one left.
+
+In the lake, :func:`lake_lock` is an ``flock`` on one file: staging rewrites partitions (and
+reads the days before for its lookback) under an exclusive lock, loads read them under a shared
+one. Two stagings of one lake at once (an overlapping cron run) would each read the other's
+half-replaced lookback days, and a load beside a staging could read a day mid-swap. The kernel
+drops an ``flock`` with its process, so a killed run never leaves one behind either.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ SCHEMA_LOCK_KEY = 0
 DBT_BUILD_LOCK_KEY = -1
 """Second key of the lock serialising dbt builds of one warehouse (dates' ordinals are > 0)."""
 
-_held: dict[tuple[str, int], int] = {}
-"""Builds in progress in this process: (dsn, thread) -> nesting depth."""
+_held: dict[tuple[str, int], tuple[bool, int]] = {}
+"""Holds in this process: (dsn, thread) -> (shared, nesting depth)."""
 _held_guard = threading.Lock()
 
 
@@ -58,15 +58,19 @@ def warehouse_build_lock(dsn: str, *, shared: bool = False) -> Iterator[None]:
     """
     key = (dsn, threading.get_ident())
     with _held_guard:
-        nested = key in _held
-        if nested:
-            _held[key] += 1
-    if nested:
+        held = _held.get(key)
+        if held is not None:
+            held_shared, depth = held
+            if held_shared and not shared:
+                raise RuntimeError("a build cannot start inside a shared hold of its lock")
+            _held[key] = (held_shared, depth + 1)
+    if held is not None:
         try:
             yield
         finally:
             with _held_guard:
-                _held[key] -= 1
+                held_shared, depth = _held[key]
+                _held[key] = (held_shared, depth - 1)
         return
 
     conn = connect(dsn)
@@ -84,7 +88,7 @@ def warehouse_build_lock(dsn: str, *, shared: bool = False) -> Iterator[None]:
                 )
                 cur.execute(f"select pg_advisory_lock{suffix}(%s, %s)", keys)
         with _held_guard:
-            _held[key] = 1
+            _held[key] = (shared, 1)
         try:
             yield
         finally:

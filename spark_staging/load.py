@@ -38,6 +38,8 @@ How, and why:
   until its transaction ended and any leftovers were dropped: two loads of the same day, or of
   overlapping windows (D and D+1 share partitions), wait for each other instead of
   interleaving, and cannot deadlock. A killed load's connection ends, which releases them.
+  The lake is read under a shared ``flock`` (:func:`clickstream.locks.lake_lock`), so a
+  staging of the same lake waits until the load has read it.
 - **Reconciled before COMMIT.** ``_stats/arrival_date=D.json`` from staging must balance
   (input = accepted + quarantined + duplicates), the rows of ``raw.events`` with arrival D must
   equal ``accepted`` and the quarantine rows loaded must equal the quarantined total; otherwise
@@ -120,7 +122,6 @@ BATCH_ROWS = 65_536
 
 COPY_READ_SIZE = 4 * 1024 * 1024
 """Bytes psycopg2 asks the COPY stream for at a time."""
-
 
 EVENT_ID_HASH_SUM_SQL = "coalesce(sum(hashtextextended(event_id, 0)), 0)"
 """The exact (numeric) sum of the rows' 64-bit event_id hashes: :func:`events_checksum`."""

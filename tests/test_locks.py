@@ -125,6 +125,20 @@ def test_the_lock_is_reentrant_in_one_thread_and_released_after(pg_dsn: str) -> 
 
 
 @pytest.mark.postgres
+def test_a_build_cannot_start_inside_a_shared_hold_of_its_own_thread(pg_dsn: str) -> None:
+    # a shared hold cannot be upgraded in place: that build would run beside other readers
+    with warehouse_build_lock(pg_dsn, shared=True):
+        with (
+            pytest.raises(RuntimeError, match="inside a shared hold"),
+            warehouse_build_lock(pg_dsn),
+        ):
+            pass
+        with warehouse_build_lock(pg_dsn, shared=True):  # another reader nests fine
+            pass
+    assert _try_lock(pg_dsn)
+
+
+@pytest.mark.postgres
 def test_a_failing_build_releases_the_lock(pg_dsn: str) -> None:
     with pytest.raises(RuntimeError), warehouse_build_lock(pg_dsn):
         raise RuntimeError("dbt failed")
