@@ -43,15 +43,10 @@ def holder(pg_dsn: str) -> Iterator[Any]:
 
 
 def _try_lock(dsn: str, shared: bool = False) -> bool:
-    """Whether another session could take the build lock now (released again at once)."""
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            function = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
-            cur.execute(f"select {function}(%s, %s)", (LOCK_NAMESPACE, DBT_BUILD_LOCK_KEY))
-            return bool(cur.fetchone()[0])
-    finally:
-        conn.close()
+    """Whether another session could take the build lock now (released again at once: the
+    query's connection closes)."""
+    function = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+    return bool(scalar(dsn, f"select {function}(%s, %s)", (LOCK_NAMESPACE, DBT_BUILD_LOCK_KEY)))
 
 
 def _waiters(dsn: str) -> int:

@@ -425,8 +425,8 @@ class _Run:
             row[_ORDER_ID] = self.orders.order_of(
                 row[_SOURCE_SESSION_ID], row[_USER_ID], converted.epoch_ms
             )
-        if converted.row is not None:
-            self.writer.write_event(day, converted.row)
+        if row is not None:
+            self.writer.write_event(day, row)
         else:
             assert converted.raw_line is not None
             self.writer.write_raw_line(day, converted.raw_line)
