@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
+from clickstream.built_loads import pending_loads, record_built
 from clickstream.config import PROJECT_ROOT, check_dsn
 from clickstream.errors import ConfigError, StageFailedError
 from clickstream.locks import warehouse_build_lock
@@ -356,23 +357,31 @@ def _has_ephemeral_models(manifest: Any) -> bool:
 
 
 def build_day_args(
-    day: dt.date, lateness_days: int, full_refresh: bool = False, skip_static: bool = False
+    day: dt.date,
+    lateness_days: int,
+    full_refresh: bool = False,
+    skip_static: bool = False,
+    pending: Sequence[dt.date] = (),
 ) -> list[str]:
     """The ``dbt build`` arguments for arrival day D: the incremental window is [D-L, D+2).
 
     It ends after D+1 because staging D (and so loading D) also rewrites partition D+1: an
-    event received just before midnight can be dated just after it. ``skip_static`` selects
-    the ``daily_build`` selector: everything but the views, seeds and static dimensions (see
+    event received just before midnight can be dated just after it. ``pending`` are other
+    arrival days loaded since the last successful build (:mod:`clickstream.built_loads`): the
+    window stretches to [first-L, last+2) over them and D. ``skip_static`` selects the
+    ``daily_build`` selector: everything but the views, seeds and static dimensions (see
     :func:`build_day` for when that is safe); a full refresh always builds everything.
     """
     if lateness_days < 0:
         raise ConfigError(f"lateness_days must be >= 0, got {lateness_days}.")
+    first, last = min([day, *pending]), max([day, *pending])
     window = {
-        "window_start": (day - dt.timedelta(days=lateness_days)).isoformat(),
-        "window_end": (day + dt.timedelta(days=2)).isoformat(),
+        "window_start": (first - dt.timedelta(days=lateness_days)).isoformat(),
+        "window_end": (last + dt.timedelta(days=2)).isoformat(),
         "lateness_days": lateness_days,
-        # the window's late days [D-L, D) hold only the late arrivals of day D: the models that
-        # support it rebuild there only the devices those touched (late_days_end macro)
+        # the window's late days [first-L, first) hold only the late arrivals of the days
+        # built: the models that support it rebuild there only the devices those touched
+        # (late_days_end macro)
         "late_days_by_device": True,
     }
     # unit tests check SQL logic on fixed fixtures, not the day's data: CI runs them, a daily
@@ -512,6 +521,10 @@ def build_day(
 
     ``check=False`` returns a result with failing nodes instead of raising (the benchmark).
 
+    The build also covers every other arrival day loaded since the last successful build
+    (:mod:`clickstream.built_loads`): days loaded together and built once, or an old day
+    reloaded, would otherwise stay in ``raw`` and never reach the facts.
+
     The views, the seed and the static dimensions depend on the project alone, so rebuilding
     them every day only costs time (≈2 s of a 30-day build). They are skipped when the
     database records that they were built from a project with the same fingerprint; any
@@ -520,18 +533,28 @@ def build_day(
     build, so a failed one is never taken for a success.
     """
     fingerprint = project_fingerprint(project_dir)
-    # the static-nodes record is read and written under the build lock too: another build
-    # must not clear or set it between this one's check and its end
+    # the records are read and written under the build lock too: another build must not
+    # clear or set them between this one's check and its end
     with warehouse_build_lock(dsn):
+        loads = pending_loads(dsn)
+        pending = [arrival for arrival in loads.pending if arrival != day]
+        if pending and not full_refresh:
+            logger.info(
+                "dbt build for %s also covers %d other arrival day(s) loaded since the last "
+                "build: %s",
+                *(day, len(pending), ", ".join(map(str, pending))),
+            )
         skip_static = not full_refresh and static_build_fingerprint(dsn) == fingerprint
         if not skip_static:
             record_static_build(dsn, None)
-        args = build_day_args(day, lateness_days, full_refresh, skip_static=skip_static)
+        args = build_day_args(day, lateness_days, full_refresh, skip_static, pending)
         env = {} if full_refresh else daily_build_env()
         result = run_dbt(dsn, args, project_dir, target_path, check=check, env=env)
-        failed = any(node.status in {"error", "fail", "runtime error"} for node in result.nodes)
-        if not skip_static and not failed:
-            record_static_build(dsn, fingerprint)
+        failed = any(node.status in _FAILED_STATUSES for node in result.nodes)
+        if not failed:
+            record_built(dsn, loads.audited)
+            if not skip_static:
+                record_static_build(dsn, fingerprint)
     return result
 
 

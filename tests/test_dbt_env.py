@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from clickstream import dbt
+from clickstream.built_loads import PendingLoads
 from clickstream.dbt import (
     DAILY_BUILD_PG_OPTIONS,
     DAILY_SELECTOR,
@@ -86,6 +87,18 @@ def test_daily_build_reprocesses_every_partition_the_load_replaced() -> None:
     }
     assert "--full-refresh" not in args
     assert "--full-refresh" in build_day_args(dt.date(2024, 3, 10), 3, full_refresh=True)
+
+
+def test_the_window_stretches_over_every_arrival_day_still_pending() -> None:
+    """Days loaded since the last build, before or after D, are rebuilt with it."""
+    args = build_day_args(
+        dt.date(2024, 3, 10), 3, pending=[dt.date(2024, 3, 5), dt.date(2024, 3, 12)]
+    )
+    window = json.loads(args[args.index("--vars") + 1])
+    assert (window["window_start"], window["window_end"]) == ("2024-03-02", "2024-03-14")
+    assert build_day_args(dt.date(2024, 3, 10), 3, pending=[dt.date(2024, 3, 10)]) == (
+        build_day_args(dt.date(2024, 3, 10), 3)
+    )
 
 
 def test_daily_build_leaves_unit_tests_to_ci() -> None:
@@ -190,6 +203,8 @@ def test_only_daily_builds_run_with_the_daily_connection_options(
     monkeypatch.setattr(dbt, "static_build_fingerprint", lambda dsn: None)
     monkeypatch.setattr(dbt, "record_static_build", lambda dsn, fingerprint: None)
     monkeypatch.setattr(dbt, "warehouse_build_lock", lambda dsn: contextlib.nullcontext())
+    monkeypatch.setattr(dbt, "pending_loads", lambda dsn: PendingLoads((), ()))
+    monkeypatch.setattr(dbt, "record_built", lambda dsn, audited: None)
     day = dt.date(2024, 3, 10)
     dbt.build_day("postgresql://u@h/db", day, 3)
     dbt.build_day("postgresql://u@h/db", day, 3, full_refresh=True)
