@@ -143,7 +143,12 @@ def test_static_nodes_are_built_once_then_skipped_while_the_project_is_unchanged
     for result in later:
         assert all(result.status_of(name) is None for name in STATIC_NODES)
         # the views are not rebuilt, but the tests reading the day's data through them run
-        assert result.status_of("unique_stg_raw__events_event_id") == "pass"
+        device_types = (
+            "accepted_values_stg_raw__events_device_type__desktop__mobile__tablet__unknown"
+        )
+        assert result.status_of(device_types) == "pass"
+        # fct_events' primary key refuses a repeated event id instead (daily_skip)
+        assert result.status_of("unique_stg_raw__events_event_id") is None
         channel_in_seed = "relationships_stg_raw__events_channel__channel__ref_channel_definitions_"
         assert result.status_of(channel_in_seed) == "pass"
         # the seed is not reloaded, so its own tests are not run again (daily_skip)
@@ -895,6 +900,27 @@ def test_the_database_comments_are_the_documentation(
     }
     assert len(expected) > 300
     assert {key: actual.get(key) for key in expected} == expected
+
+
+def test_an_event_id_repeated_on_another_day_fails_the_daily_build(
+    scratch_warehouse: str, tmp_path: Path
+) -> None:
+    """The daily build skips stg_raw__events' unique event_id test, which reads only the
+    window: fct_events' primary key refuses an id that the table holds from any day."""
+    query(
+        scratch_warehouse,
+        "create temp table repeated as select * from raw.events where event_date = %s limit 1; "
+        "update repeated set event_date = %s, arrival_date = %s; "
+        "insert into raw.events select * from repeated",
+        (DAYS[0], DAYS[-1], DAYS[-1]),
+    )
+    result = build_day(
+        scratch_warehouse, DAYS[-1], LATENESS_DAYS, target_path=tmp_path, check=False
+    )
+    assert result.status_of("unique_stg_raw__events_event_id") is None
+    assert result.status_of("fct_events") == "error"
+    failed = next(node for node in result.nodes if node.name == "fct_events")
+    assert "fct_events_pkey" in (failed.message or "")
 
 
 def test_run_dbt_failure_names_the_failing_node(

@@ -10,7 +10,9 @@
 
 with
 
-users as (
+users as not materialized (
+    -- not materialized: the latest extract is then read through the primary key
+    -- (extract_date first), not every extract of the history hashed
     select * from {{ ref('stg_raw__users') }}
 ),
 
@@ -22,8 +24,7 @@ latest_extract_date as (
 latest_extract as (
     select users.*
     from users
-    inner join latest_extract_date
-        on users.extract_date = latest_extract_date.extract_date
+    where users.extract_date = (select latest_extract_date.extract_date from latest_extract_date)
 )
 
 select
