@@ -237,7 +237,10 @@ def test_daily_build_scopes_heavy_tests_to_the_rewritten_window(
     warehouse: dict[str, Any], dbt_target: Path
 ) -> None:
     """Compiled with a window, a scoped test reads only the window; without one, everything."""
-    name = "relationships_fct_events_session_id__session_id__ref_fct_sessions_"
+    name = (
+        "relationships_where_fct_events_session_id__session_id__ref_fct_sessions___"
+        "session_end_ts___window_start__"
+    )
 
     def compiled(*window_args: str) -> str:
         run_dbt(
@@ -249,8 +252,13 @@ def test_daily_build_scopes_heavy_tests_to_the_rewritten_window(
 
     window_start = (DAYS[-1] - dt.timedelta(days=LATENESS_DAYS)).isoformat()
     window = json.dumps({"window_start": window_start, "window_end": "2099-01-01"})
-    assert f"event_date >= cast('{window_start}' as date)" in compiled("--vars", window)
-    assert "event_date >=" not in compiled()
+    daily = compiled("--vars", window)
+    assert f"event_date >= cast('{window_start}' as date)" in daily
+    # the parent side too: the sessions every event of the window belongs to
+    assert f"session_end_ts >= cast('{window_start}' as date)" in daily
+    complete = compiled()
+    assert "event_date >=" not in complete
+    assert "session_end_ts >= date '-infinity'" in complete
 
 
 def test_rebuilding_the_same_day_changes_nothing(warehouse: dict[str, Any]) -> None:
