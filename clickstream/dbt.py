@@ -537,8 +537,11 @@ def build_day(
     # clear or set them between this one's check and its end
     with warehouse_build_lock(dsn):
         loads = pending_loads(dsn)
-        pending = [arrival for arrival in loads.pending if arrival != day]
-        if pending and not full_refresh:
+        # a full refresh rebuilds everything whatever its window; stretched, the window would
+        # also date the identity map's settled state back, and make the next build regroup
+        # the history since then
+        pending = [] if full_refresh else [arrival for arrival in loads.pending if arrival != day]
+        if pending:
             logger.info(
                 "dbt build for %s also covers %d other arrival day(s) loaded since the last "
                 "build: %s",

@@ -127,3 +127,19 @@ def test_build_day_covers_the_pending_days_and_records_them_only_on_success(
 
     dbt.build_day(fresh_pg_dsn, days(6)[-1], 3)  # nothing new: the day's own window again
     assert (windows[-1]["window_start"], windows[-1]["window_end"]) == ("2024-03-03", "2024-03-08")
+
+
+def test_a_full_refresh_keeps_the_days_window_and_records_every_load(
+    fresh_pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full refresh rebuilds everything: stretching its window over the pending days would
+    only date the identity map's settled state back (the next daily build regrouping the
+    history since then)."""
+    with connection(fresh_pg_dsn) as conn, conn.cursor() as cur:
+        cur.execute("create schema staging")
+    for day in days(6):
+        audit(fresh_pg_dsn, day, LOADED_AT)
+    windows = _fake_dbt(monkeypatch, "success")
+    dbt.build_day(fresh_pg_dsn, days(6)[-1], 3, full_refresh=True)
+    assert (windows[-1]["window_start"], windows[-1]["window_end"]) == ("2024-03-03", "2024-03-08")
+    assert pending_loads(fresh_pg_dsn).pending == ()
