@@ -6,7 +6,9 @@ lives in test_dbt_warehouse.py.
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +145,27 @@ def test_no_view_reads_a_table_a_daily_build_replaces(manifest: dict[str, Any]) 
     assert views_over_replaced_tables(as_table) == [
         "model.clickstream.int_events__stitched reads model.clickstream.int_identity__stitched"
     ]
+
+
+def _case_literals(sql: str) -> set[str]:
+    """The string literals a SQL case expression can yield (its then and else branches)."""
+    return set(re.findall(r"\b(?:then|else)\s+'([^']*)'", sql))
+
+
+def test_the_channel_macro_yields_only_channels_of_the_seed() -> None:
+    """Why a daily build may skip the staging channel test (daily_skip): every channel
+    channel_grouping can return is a row of channel_definitions."""
+    macro = (DBT_PROJECT_DIR / "macros" / "channel_grouping.sql").read_text()
+    with (DBT_PROJECT_DIR / "seeds" / "channel_definitions.csv").open(newline="") as seed:
+        channels = {row["channel"] for row in csv.DictReader(seed)}
+    literals = _case_literals(macro)
+    assert len(literals) >= 5 and literals <= channels
+
+
+def test_the_staging_device_type_yields_only_its_accepted_values() -> None:
+    """Why a daily build may skip the staging device_type test (daily_skip)."""
+    view = (DBT_PROJECT_DIR / "models" / "staging" / "stg_raw__events.sql").read_text()
+    device_case = view[view.index("case", view.index("-- device")) : view.index("as device_type")]
+    assert "then lower(device_type)" in device_case
+    assert re.search(r"lower\(device_type\) in \('desktop', 'mobile', 'tablet'\)", device_case)
+    assert _case_literals(device_case) == {"unknown"}
