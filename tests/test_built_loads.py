@@ -45,6 +45,21 @@ def days(n: int) -> list[dt.date]:
     return [DAY + dt.timedelta(days=i) for i in range(n)]
 
 
+@pytest.fixture
+def warehouse_dsn(fresh_pg_dsn: str) -> str:
+    """An empty database with the ``staging`` schema dbt creates on its first build."""
+    with connection(fresh_pg_dsn) as conn, conn.cursor() as cur:
+        cur.execute("create schema staging")
+    return fresh_pg_dsn
+
+
+def loaded(dsn: str, count: int) -> str:
+    """``dsn`` after loads of the first ``count`` days (their audit rows)."""
+    for day in days(count):
+        audit(dsn, day, LOADED_AT)
+    return dsn
+
+
 def test_a_warehouse_without_loads_has_nothing_pending(fresh_pg_dsn: str) -> None:
     assert pending_loads(fresh_pg_dsn) == PendingLoads((), ())
     record_built(fresh_pg_dsn, [])  # nothing to record: no table is created either
@@ -52,9 +67,7 @@ def test_a_warehouse_without_loads_has_nothing_pending(fresh_pg_dsn: str) -> Non
 
 
 def test_every_load_is_pending_until_a_build_records_it(fresh_pg_dsn: str) -> None:
-    for day in days(3):
-        audit(fresh_pg_dsn, day, LOADED_AT)
-    loads = pending_loads(fresh_pg_dsn)
+    loads = pending_loads(loaded(fresh_pg_dsn, 3))
     assert loads.pending == tuple(days(3))
     assert loads.audited == tuple(AuditedLoad(day, LOADED_AT) for day in days(3))
 
@@ -69,28 +82,22 @@ def test_every_load_is_pending_until_a_build_records_it(fresh_pg_dsn: str) -> No
     )
 
 
-def test_a_reload_or_a_new_day_is_pending_again(fresh_pg_dsn: str) -> None:
-    with connection(fresh_pg_dsn) as conn, conn.cursor() as cur:
-        cur.execute("create schema staging")
-    for day in days(3):
-        audit(fresh_pg_dsn, day, LOADED_AT)
-    record_built(fresh_pg_dsn, pending_loads(fresh_pg_dsn).audited)
+def test_a_reload_or_a_new_day_is_pending_again(warehouse_dsn: str) -> None:
+    record_built(warehouse_dsn, pending_loads(loaded(warehouse_dsn, 3)).audited)
 
-    audit(fresh_pg_dsn, days(3)[1], LOADED_AT + dt.timedelta(hours=5))  # day 2 reloaded
-    audit(fresh_pg_dsn, days(4)[3], LOADED_AT + dt.timedelta(hours=5))  # day 4 loaded
-    assert pending_loads(fresh_pg_dsn).pending == (days(4)[1], days(4)[3])
+    audit(warehouse_dsn, days(3)[1], LOADED_AT + dt.timedelta(hours=5))  # day 2 reloaded
+    audit(warehouse_dsn, days(4)[3], LOADED_AT + dt.timedelta(hours=5))  # day 4 loaded
+    assert pending_loads(warehouse_dsn).pending == (days(4)[1], days(4)[3])
 
 
-def test_a_load_stamped_earlier_than_the_last_build_is_still_pending(fresh_pg_dsn: str) -> None:
+def test_a_load_stamped_earlier_than_the_last_build_is_still_pending(warehouse_dsn: str) -> None:
     """No high-water mark: a loader whose clock lags, or a load that committed while a build
     ran, is told apart by its own audit row, not by its time."""
-    with connection(fresh_pg_dsn) as conn, conn.cursor() as cur:
-        cur.execute("create schema staging")
-    audit(fresh_pg_dsn, days(2)[1], LOADED_AT)
-    seen_by_build = pending_loads(fresh_pg_dsn)
-    audit(fresh_pg_dsn, days(2)[0], LOADED_AT - dt.timedelta(days=1))  # commits during the build
-    record_built(fresh_pg_dsn, seen_by_build.audited)
-    assert pending_loads(fresh_pg_dsn).pending == (days(2)[0],)
+    audit(warehouse_dsn, days(2)[1], LOADED_AT)
+    seen_by_build = pending_loads(warehouse_dsn)
+    audit(warehouse_dsn, days(2)[0], LOADED_AT - dt.timedelta(days=1))  # commits during the build
+    record_built(warehouse_dsn, seen_by_build.audited)
+    assert pending_loads(warehouse_dsn).pending == (days(2)[0],)
 
 
 def _fake_dbt(monkeypatch: pytest.MonkeyPatch, status: str) -> list[dict[str, Any]]:
@@ -108,38 +115,31 @@ def _fake_dbt(monkeypatch: pytest.MonkeyPatch, status: str) -> list[dict[str, An
 
 
 def test_build_day_covers_the_pending_days_and_records_them_only_on_success(
-    fresh_pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+    warehouse_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with connection(fresh_pg_dsn) as conn, conn.cursor() as cur:
-        cur.execute("create schema staging")
-    for day in days(6):
-        audit(fresh_pg_dsn, day, LOADED_AT)
-
+    dsn = loaded(warehouse_dsn, 6)
     windows = _fake_dbt(monkeypatch, "error")
-    dbt.build_day(fresh_pg_dsn, days(6)[-1], 3, check=False)
+    dbt.build_day(dsn, days(6)[-1], 3, check=False)
     assert (windows[-1]["window_start"], windows[-1]["window_end"]) == ("2024-02-27", "2024-03-08")
-    assert pending_loads(fresh_pg_dsn).pending == tuple(days(6))  # a failed build covers nothing
+    assert pending_loads(dsn).pending == tuple(days(6))  # a failed build covers nothing
 
     windows = _fake_dbt(monkeypatch, "success")
-    dbt.build_day(fresh_pg_dsn, days(6)[-1], 3)
+    dbt.build_day(dsn, days(6)[-1], 3)
     assert windows[-1]["window_start"] == "2024-02-27"
-    assert pending_loads(fresh_pg_dsn).pending == ()
+    assert pending_loads(dsn).pending == ()
 
-    dbt.build_day(fresh_pg_dsn, days(6)[-1], 3)  # nothing new: the day's own window again
+    dbt.build_day(dsn, days(6)[-1], 3)  # nothing new: the day's own window again
     assert (windows[-1]["window_start"], windows[-1]["window_end"]) == ("2024-03-03", "2024-03-08")
 
 
 def test_a_full_refresh_keeps_the_days_window_and_records_every_load(
-    fresh_pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+    warehouse_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A full refresh rebuilds everything: stretching its window over the pending days would
     only date the identity map's settled state back (the next daily build regrouping the
     history since then)."""
-    with connection(fresh_pg_dsn) as conn, conn.cursor() as cur:
-        cur.execute("create schema staging")
-    for day in days(6):
-        audit(fresh_pg_dsn, day, LOADED_AT)
+    dsn = loaded(warehouse_dsn, 6)
     windows = _fake_dbt(monkeypatch, "success")
-    dbt.build_day(fresh_pg_dsn, days(6)[-1], 3, full_refresh=True)
+    dbt.build_day(dsn, days(6)[-1], 3, full_refresh=True)
     assert (windows[-1]["window_start"], windows[-1]["window_end"]) == ("2024-03-03", "2024-03-08")
-    assert pending_loads(fresh_pg_dsn).pending == ()
+    assert pending_loads(dsn).pending == ()
