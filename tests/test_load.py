@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pgpq
 import psycopg2
 import pyarrow as pa
 import pytest
@@ -25,6 +26,7 @@ from clickstream.errors import (
 )
 from spark_staging import ddl, validate
 from spark_staging.load import (
+    BinaryCopyStream,
     arrow_type,
     as_day,
     conform,
@@ -472,6 +474,37 @@ def test_every_raw_column_type_has_a_binary_encoding() -> None:
     assert arrow_type('text collate "C" not null') == pa.string()
     with pytest.raises(ConfigError, match="jsonb"):
         arrow_type("jsonb")
+
+
+def _drain(stream: BinaryCopyStream, size: int) -> bytes:
+    chunks = []
+    while chunk := stream.read(size):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("read_size", [1, 7, 1 << 20])
+def test_sliced_encoding_streams_the_same_copy_bytes_as_whole_batches(read_size: int) -> None:
+    schema = pa.schema([("event_id", pa.string()), ("price", pa.decimal128(12, 2))])
+    batches = [
+        pa.record_batch(
+            [
+                pa.array([f"e-{start + i}" for i in range(rows)]),
+                pa.array([Decimal(f"{start + i}.25") for i in range(rows)], schema.field(1).type),
+            ],
+            schema=schema,
+        )
+        for start, rows in ((0, 10), (10, 0), (10, 4))
+    ]
+    whole = pgpq.ArrowToPostgresBinaryEncoder(schema)
+    expected = whole.write_header() + b"".join(map(whole.write_batch, batches)) + whole.finish()
+    reported: list[int] = []
+
+    stream = BinaryCopyStream(batches, schema, reported.append, encode_rows=3)
+
+    assert _drain(stream, read_size) == expected
+    assert reported == [3, 3, 3, 1, 3, 1]
+    assert stream.rows == 14
 
 
 def test_forged_stats_with_wrong_accepted_count_roll_back_the_whole_day(
