@@ -138,7 +138,7 @@ CHECKSUM_PREFIX = "hsum64:"
 """Marks ``raw.load_audit.events_checksum`` values of this definition (older rows hold an md5)."""
 
 ProgressHook = Callable[[str, int], None]
-"""Called as each batch is encoded for COPY with (table, rows in the batch): progress bars,
+"""Called as each slice of a batch is encoded for COPY with (table, rows in it): progress bars,
 tests. The COPY sessions call it from their threads, so it must be thread-safe."""
 
 
