@@ -85,6 +85,16 @@ LOAD_PROFILE = (
 this run's)."""
 
 
+def _rounds_text(rounds: int) -> str:
+    """How many runs each row of the load table is the median of."""
+    if rounds <= 1:
+        return "One run each"
+    return (
+        f"Medians of {rounds} runs each (a JDBC writer's in one JVM; executemany: of the "
+        "run's repeats)"
+    )
+
+
 def _n(value: Any, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
@@ -365,6 +375,7 @@ def _section_load(data: dict[str, Any]) -> list[str]:
         f"{_n(data.get('rows'))} accepted events of one staged day, into a fresh database; "
         "the loader with its transport and each JDBC writer run in a fresh process of their "
         "own, and every contender starts once the page cache was written out (`sync`). "
+        f"{_rounds_text(int(data.get('rounds', 1)))}; every run is in the JSON. "
         "The project loader does more than move rows (primary key, partition swap, "
         "reconciliation, audit, atomic per day), so its ratio is the conservative one and is "
         "the one judged against the target, against the tuned JDBC writer; the transport-only "

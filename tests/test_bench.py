@@ -12,6 +12,7 @@ import pytest
 
 from clickstream.bench import run_benchmarks
 from clickstream.bench_report import SECTIONS
+from clickstream.bench_scenarios import Plan
 from tests.conftest import ADMIN_DSN, settings_under
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.e2e]
@@ -45,7 +46,7 @@ def test_quick_report_has_every_section_with_numbers(quick_report):
 
 
 def test_quick_report_json_records_machine_command_and_targets(quick_report):
-    _, _, data = quick_report
+    _, markdown, data = quick_report
     assert data["machine"]["cpu_cores"] >= 1
     for moment in ("start", "end"):  # how fast the shared cores ran, to compare reports by
         probe = data["machine"][f"speed_probe_at_{moment}"]
@@ -62,6 +63,11 @@ def test_quick_report_json_records_machine_command_and_targets(quick_report):
     assert load["copy"]["loaded_rows"] == load["rows"] > 0
     assert load["copy"]["rows_per_second"] > 0 and load["copy_transport"]["rows_per_second"] > 0
     assert load["spark_jdbc_default"]["what"].startswith("not run (--quick)")
+    # a smoke run times each contender once; a real one at least Plan.load_rounds times
+    assert load["rounds"] == 1
+    assert len(load["copy"]["runs"]) == len(load["spark_jdbc"]["runs"]) == 1
+    assert Plan.build([1_000_000], quick=False).load_rounds == 3
+    assert "One run each; every run is in the JSON" in markdown
     e2e = data["scenarios"]["end_to_end"]["sizes"][0]
     assert set(e2e["stages"]) >= {"generate", "stage", "load", "transform", "analyze"}
     assert e2e["peak_rss_mib"] > 0
