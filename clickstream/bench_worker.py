@@ -113,27 +113,22 @@ def spark_jdbc(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def project_load(args: dict[str, Any]) -> dict[str, Any]:
-    """The project's loader (``load_days``), then its bare COPY transport, from the lake into
-    ``dsn``: rows/s of each run. In a process of its own, as Spark's JDBC writer is, so that
-    neither pays for the benchmark process's idle JVM or the staging run before it."""
+    """One run of the project's loader (``load_days``), then of its bare COPY transport, from
+    the lake into ``dsn``: rows/s of each. In a process of its own, as Spark's JDBC writer is,
+    so that neither pays for the benchmark process's idle JVM or the staging run before it;
+    the benchmark gives every run a fresh database."""
     from spark_staging.baselines import load_with_copy
     from spark_staging.load import load_days
 
     settings = settings_from_json(args["settings"])
     day = dt.date.fromisoformat(args["day"])
-    repeats = max(1, int(args.get("repeats", 1)))
-    loader_runs, loaded_rows = [], 0
-    for _ in range(repeats):
-        seconds, (result,) = timed(lambda: load_days(args["dsn"], settings, [day]))
-        loader_runs.append(result.loaded_rows / seconds)
-        loaded_rows = result.loaded_rows
-    transport_runs = [
-        float(load_with_copy(settings.lake_dir, args["dsn"], args["table"])) for _ in range(repeats)
-    ]
+    seconds, (result,) = timed(lambda: load_days(args["dsn"], settings, [day]))
     return {
-        "loader_runs": loader_runs,
-        "loaded_rows": loaded_rows,
-        "transport_runs": transport_runs,
+        "loader_rows_per_second": result.loaded_rows / seconds,
+        "loaded_rows": result.loaded_rows,
+        "transport_rows_per_second": float(
+            load_with_copy(settings.lake_dir, args["dsn"], args["table"])
+        ),
     }
 
 
